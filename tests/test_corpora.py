@@ -1,0 +1,135 @@
+"""EmoDB reader, CSV manifest reader (every bad input), label sets and the data report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from hydra import compose, initialize_config_dir
+
+from ser.corpora import emodb, load_corpus, manifest
+from ser.corpora.__main__ import CONF_DIR
+from ser.corpora.__main__ import main as report_main
+from ser.corpora.manifest_schema import MANIFEST_COLUMNS
+from ser.labels import LabelSet, apply_labels
+
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
+needs_emodb = pytest.mark.skipif(not (EMODB / "wav").is_dir(), reason=f"EmoDB not found at {EMODB}")
+
+
+def labels(name: str) -> LabelSet:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return LabelSet.from_config(compose("data_report", overrides=[f"labels={name}"]).labels)
+
+
+@needs_emodb
+def test_emodb_has_535_utterances_10_speakers_7_labels() -> None:
+    df = emodb.read(EMODB)
+    assert list(df.columns) == MANIFEST_COLUMNS
+    assert len(df) == 535
+    assert df["speaker"].nunique() == 10 and df["group"].nunique() == 10
+    counts = df["label"].value_counts().to_dict()
+    assert counts == {"ang": 127, "bor": 81, "neu": 79, "hap": 71, "fea": 69, "sad": 62, "dis": 46}
+    assert set(df.loc[df["speaker"] == "emodb08", "gender"]) == {"F"}
+    assert set(df.loc[df["speaker"] == "emodb03", "gender"]) == {"M"}
+    assert (df["transcript"] != "").all()
+    assert abs(df["duration"].sum() - (24 * 60 + 47)) < 2  # README: 24 min 47 s
+    kept, classes = apply_labels(df, labels("emodb7"))
+    assert len(kept) == 535 and len(classes) == 7
+
+
+def test_emodb_missing_root_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="corpus.root"):
+        emodb.read(tmp_path / "missing")
+
+
+def write_tone(path: Path, seconds: float = 0.4, sr: int = 16000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.1 * np.sin(np.linspace(0, 600, int(seconds * sr))), sr)
+
+
+@pytest.fixture
+def csv_corpus(tmp_path: Path) -> Path:
+    for name in ("a", "b", "c"):
+        write_tone(tmp_path / "audio" / f"{name}.wav")
+    csv = tmp_path / "corpus.csv"
+    csv.write_text("path,label,speaker,offset,duration\naudio/a.wav,ang,s1,,\naudio/b.wav,sad,s2,0.1,0.2\naudio/c.wav,neu,s1,,\n")
+    return csv
+
+
+def test_manifest_reads_relative_paths_and_fills_optional_columns(csv_corpus: Path) -> None:
+    df = manifest.read(csv_corpus)
+    assert list(df.columns) == MANIFEST_COLUMNS
+    assert list(df["utterance_id"]) == ["a", "b@0.1", "c"]
+    assert Path(df.loc[0, "path"]) == (csv_corpus.parent / "audio" / "a.wav").resolve()
+    assert df.loc[0, "duration"] == pytest.approx(0.4)
+    assert df.loc[1, "offset"] == pytest.approx(0.1) and df.loc[1, "duration"] == pytest.approx(0.2)
+    assert list(df["group"]) == ["s1", "s2", "s1"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("path,label\naudio/a.wav,ang\n", r"corpus.csv lacks required column\(s\) speaker"),
+        ("path,label,speaker\naudio/zz.wav,ang,s1\n", r"corpus.csv row 2: audio file .*zz.wav does not exist"),
+        ("path,label,speaker,utterance_id\naudio/a.wav,ang,s1,u1\naudio/b.wav,ang,s1,u1\n", r"rows 2 and 3: duplicate utterance_id 'u1'"),
+        ("path,label,speaker\naudio/a.wav,,s1\n", r"row 2: empty label"),
+        ("path,label,speaker,offset\naudio/a.wav,ang,s1,abc\n", r"row 2: offset 'abc' is not a number"),
+        ("path,label,speaker,colour\naudio/a.wav,ang,s1,red\n", r"unknown column\(s\) colour"),
+    ],
+)
+def test_manifest_bad_input_is_one_line_error(csv_corpus: Path, content: str, message: str) -> None:
+    csv_corpus.write_text(content)
+    with pytest.raises(ValueError, match=message) as err:
+        manifest.read(csv_corpus)
+    assert "\n" not in str(err.value) and str(csv_corpus) in str(err.value)
+
+
+def test_manifest_missing_file_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="corpus.path"):
+        manifest.read(tmp_path / "none.csv")
+
+
+def test_iemocap4_merges_excited_and_seed_set_drops_it() -> None:
+    raw = pd.DataFrame({"utterance_id": list("abcdef"), "label": ["neu", "exc", "hap", "fru", "xxx", "ang"]})
+    kept, classes = apply_labels(raw, labels("iemocap4"))
+    assert classes == ["neu", "hap", "sad", "ang"]
+    assert list(kept["class_name"]) == ["neu", "hap", "hap", "ang"]
+    assert list(kept["target"]) == [0, 1, 1, 3]
+    assert ("d", "label fru not in iemocap4") in kept.attrs["skipped"]
+    seed_kept, _ = apply_labels(raw, labels("iemocap_seed"))
+    assert list(seed_kept["utterance_id"]) == ["a", "c", "f"]
+    all_kept, all_classes = apply_labels(raw, labels("all"))
+    assert len(all_kept) == 6 and all_classes == sorted(raw["label"])
+
+
+def test_every_label_set_config_loads() -> None:
+    names = sorted(p.stem for p in (CONF_DIR / "labels").glob("*.yaml"))
+    assert names == ["all", "emodb7", "iemocap4", "iemocap6", "iemocap_seed"]
+    for name in names:
+        assert labels(name).name == name
+
+
+def test_unset_corpus_root_is_one_line_error() -> None:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("data_report", overrides=["corpus=iemocap"])
+    with pytest.raises(ValueError, match=r"corpus=iemocap needs corpus.root=PATH"):
+        load_corpus(cfg.corpus)
+
+
+def test_data_report_from_a_csv_corpus(csv_corpus: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report_main(["corpus=manifest", f"corpus.path={csv_corpus}", "labels=iemocap4"]) == 0
+    out = capsys.readouterr().out
+    assert "corpus=manifest labels=iemocap4: 3 utterances, 2 speakers, 2 groups" in out
+    assert "skipped: none" in out
+
+
+@needs_emodb
+def test_data_report_on_emodb(capsys: pytest.CaptureFixture) -> None:
+    assert report_main(["corpus=emodb", f"corpus.root={EMODB}", "labels=iemocap4"]) == 0
+    out = capsys.readouterr().out
+    assert "corpus=emodb labels=iemocap4: 339 utterances, 10 speakers" in out
+    assert "label bor not in iemocap4" in out and "label dis not in iemocap4" in out

@@ -1,0 +1,126 @@
+"""IEMOCAP reader on fixture trees written in the release's exact layout, quirks included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser.corpora import iemocap
+
+SR = 16000
+
+
+def write_wav(path: Path, seconds: float = 0.5) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(path, 0.1 * np.sin(2 * np.pi * 200 * t), SR, subtype="PCM_16")
+
+
+def write_session(root: Path, n: int, dialogs: dict[str, list[tuple[str, str]]]) -> None:
+    """Write one session: dialogs maps dialog name -> [(utterance suffix like F000, label)]."""
+    session = root / f"Session{n}"
+    emo = session / "dialog" / "EmoEvaluation"
+    trans = session / "dialog" / "transcriptions"
+    emo.mkdir(parents=True)
+    trans.mkdir(parents=True)
+    for dialog, utts in dialogs.items():
+        label_lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        text_lines = []
+        for i, (suffix, label) in enumerate(utts):
+            utt = f"{dialog}_{suffix}"
+            start, end = 1.0 + 2 * i, 1.5 + 2 * i
+            label_lines += [
+                f"[{start:.4f} - {end:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]",
+                "C-E1:\tNeutral state;\t()",
+                "A-E1:\tval 3; act 2; dom  2;\t()",
+                "",
+            ]
+            text_lines.append(f"{utt} [{start:08.4f}-{end:08.4f}]: words of {utt}.")
+            write_wav(session / "sentences" / "wav" / dialog / f"{utt}.wav")
+        text_lines.append(f"{dialog}_MXX0 [000.0000-001.0000]: [LAUGHTER]")  # not an utterance
+        text_lines.append("M: this line is no utterance either")
+        (emo / f"{dialog}.txt").write_text("\n".join(label_lines) + "\n")
+        (trans / f"{dialog}.txt").write_text("\n".join(text_lines) + "\n")
+        # AppleDouble twins (binary, not UTF-8) beside the real files
+        (emo / f"._{dialog}.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe\x80binary")
+        (trans / f"._{dialog}.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe\x80binary")
+    # sub-folders holding .txt files of other formats
+    for sub in ("Categorical", "Attribute", "Self-evaluation"):
+        (emo / sub).mkdir()
+        (emo / sub / f"Ses0{n}F_impro01_e1_cat.txt").write_text("Ses01F_impro01_F000 :Neutral state; ()\n")
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Path:
+    root = tmp_path / "IEMOCAP_full_release"
+    for n in (1, 2):
+        write_session(
+            root,
+            n,
+            {
+                f"Ses0{n}F_impro01": [("F000", "neu"), ("M000", "exc"), ("F001", "xxx")],
+                f"Ses0{n}M_impro05a": [("M000", "ang"), ("F000", "sad")],
+                f"Ses0{n}M_script01_1b": [("F000", "hap"), ("M001", "fru")],
+            },
+        )
+    return root
+
+
+def test_reads_every_labelled_utterance_with_speaker_and_transcript(release: Path) -> None:
+    df = iemocap.read(release, sessions=[1, 2])
+    assert len(df) == 14
+    row = df.set_index("utterance_id").loc["Ses01F_impro01_M000"]
+    assert row["speaker"] == "Ses01_M"  # the letter before the number, not the one after Ses01
+    assert row["group"] == "Ses01" and row["gender"] == "M" and row["label"] == "exc"
+    assert row["transcript"] == "words of Ses01F_impro01_M000."
+    assert (row["valence"], row["arousal"], row["dominance"]) == (2.5, 3.0, 3.5)
+    assert row["duration"] == pytest.approx(0.5)
+    assert Path(row["path"]).is_file()
+    assert "Ses02M_script01_1b_F000" in set(df["utterance_id"])  # letter-suffixed dialogs
+    assert "Ses01M_impro05a_M000" in set(df["utterance_id"])
+    assert sorted(df["speaker"].unique()) == ["Ses01_F", "Ses01_M", "Ses02_F", "Ses02_M"]
+    assert df.attrs["skipped"] == []
+
+
+def test_root_one_level_off_is_found(release: Path) -> None:
+    doubled = release.parent / "outer"
+    release.rename(release.parent / "inner")
+    doubled.mkdir()
+    (release.parent / "inner").rename(doubled / "IEMOCAP_full_release")
+    assert len(iemocap.read(doubled, sessions=[1, 2])) == 14
+
+
+def test_missing_session_names_its_path(release: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="Session3"):
+        iemocap.read(release, sessions=[1, 2, 3])
+
+
+def test_missing_root_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="corpus.root"):
+        iemocap.read(tmp_path / "nowhere")
+
+
+def test_missing_wav_is_skipped_and_reported(release: Path, caplog: pytest.LogCaptureFixture) -> None:
+    wav = release / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
+    wav.unlink()
+    df = iemocap.read(release, sessions=[1, 2])
+    assert len(df) == 13
+    assert df.attrs["skipped"] == [(str(wav), "missing_wav")]
+    assert str(wav) in caplog.text
+
+
+def test_unreadable_label_file_is_skipped_and_reported(release: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bad = release / "Session2/dialog/EmoEvaluation/Ses02M_impro05a.txt"
+    bad.write_bytes(b"\xff\xfe\x00garbage\x80\x81")
+    df = iemocap.read(release, sessions=[1, 2])
+    assert len(df) == 12
+    assert (str(bad), "unreadable_label_file") in df.attrs["skipped"]
+    assert str(bad) in caplog.text
+
+
+def test_speaker_of_uses_the_letter_before_the_number() -> None:
+    assert iemocap.speaker_of("Ses03M_impro05a_F012") == ("Ses03_F", "Ses03", "F")
+    assert iemocap.speaker_of("Ses05F_script01_1b_M003") == ("Ses05_M", "Ses05", "M")
