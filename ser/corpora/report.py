@@ -14,7 +14,7 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
     hours = labelled["duration"].sum() / 3600
     lines = [
         f"corpus={corpus_name} labels={label_set}: {len(labelled)} utterances, "
-        f"{labelled['speaker'].nunique()} speakers, {labelled["group"].nunique()} groups, {hours:.2f} h ({hours * 60:.1f} min)",
+        f"{labelled['speaker'].nunique()} speakers, {labelled['group'].nunique()} groups, {hours:.2f} h ({hours * 60:.1f} min)",
         "",
         table.to_string(),
         "",
