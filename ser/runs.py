@@ -1,0 +1,144 @@
+"""Run artifacts (DESIGN.md): predictions, validation predictions, metrics, confusion matrix.
+
+Every model family, neural or classical, hands its probabilities to `write_run`, so `evaluate.py`,
+`ensemble.py` and the reports read one format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser.metrics import classification_metrics
+
+PREDICTIONS = "predictions.csv"
+VAL_PREDICTIONS = "val_predictions.csv"
+METRICS = "metrics.json"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+@dataclass
+class Predictions:
+    """Class probabilities for a set of utterances, rows aligned with `utterance_id` and `target`."""
+
+    utterance_id: list[str]
+    target: np.ndarray  # int class index of the reference label
+    probs: np.ndarray  # (N, n_classes), rows sum to 1
+
+    def __post_init__(self) -> None:
+        self.target = np.asarray(self.target, dtype=int)
+        self.probs = np.asarray(self.probs, dtype=float)
+        if self.probs.shape[0] != len(self.utterance_id) or len(self.target) != len(self.utterance_id):
+            raise ValueError(f"predictions misaligned: {len(self.utterance_id)} ids, {len(self.target)} targets, {self.probs.shape[0]} rows")
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+
+@dataclass
+class FitResult:
+    """What a model family returns after fitting on train and predicting validation and test."""
+
+    val: Predictions
+    test: Predictions
+    times: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    extra: dict = field(default_factory=dict)  # family-specific metrics (best epoch, ...)
+
+
+def predictions_frame(p: Predictions, classes: list[str], fold: int) -> pd.DataFrame:
+    """The `predictions.csv` table: utterance_id, fold, label, pred, prob_<class>..."""
+    frame = pd.DataFrame(
+        {
+            "utterance_id": p.utterance_id,
+            "fold": fold,
+            "label": [classes[t] for t in p.target],
+            "pred": [classes[t] for t in p.pred],
+        }
+    )
+    for i, name in enumerate(classes):
+        frame[f"prob_{name}"] = p.probs[:, i]
+    return frame
+
+
+def read_predictions(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read a predictions CSV; return it with the class order given by its `prob_` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: is {path.parent} a run directory of train.py?")
+    frame = pd.read_csv(path, dtype={"utterance_id": str})
+    classes = [c[len("prob_") :] for c in frame.columns if c.startswith("prob_")]
+    return frame, classes
+
+
+def frame_to_predictions(frame: pd.DataFrame, classes: list[str]) -> Predictions:
+    """Turn a predictions table back into aligned arrays."""
+    index = {c: i for i, c in enumerate(classes)}
+    return Predictions(
+        utterance_id=frame["utterance_id"].astype(str).tolist(),
+        target=frame["label"].map(index).to_numpy(),
+        probs=frame[[f"prob_{c}" for c in classes]].to_numpy(),
+    )
+
+
+def write_run(out_dir: str | Path, result: FitResult, classes: list[str], fold: int, info: dict | None = None) -> dict:
+    """Write predictions, validation predictions, metrics.json and the confusion matrix; return the metrics."""
+    from ser.reports import plot_confusion  # matplotlib is imported only when a run is written
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    predictions_frame(result.test, classes, fold).to_csv(out / PREDICTIONS, index=False)
+    predictions_frame(result.val, classes, fold).to_csv(out / VAL_PREDICTIONS, index=False)
+    metrics = classification_metrics(result.test.target, result.test.pred, classes, "test")
+    if len(result.val.target):
+        metrics.update(classification_metrics(result.val.target, result.val.pred, classes, "val"))
+    metrics.update({"fold": fold, "classes": list(classes)})
+    metrics.update({f"time/{k}_s": round(v, 3) for k, v in result.times.items()})
+    metrics.update(result.extra)
+    metrics.update(info or {})
+    (out / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    plot_confusion(result.test.target, result.test.pred, classes, out / CONFUSION_PNG, title=f"test, fold {fold}")
+    return metrics
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """Read `metrics.json` of a run, with a clear error when the folder is not a run."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {METRICS}: pass the directory of a finished train.py run")
+    return json.loads(path.read_text())
+
+
+SUMMARY_METRICS = ("test/wa", "test/ua", "test/macro_f1")
+
+
+def cv_summary(run_dirs: list[str | Path]) -> dict:
+    """Cross-validation figures of one configuration's runs (one per fold).
+
+    Gives the mean and std of the per-fold figures and the pooled figures over all folds'
+    predictions together (DESIGN.md asks for both).
+    """
+    import pandas as pd  # local: keeps this module light for readers that only need the names
+
+    per_fold = [read_metrics(d) for d in run_dirs]
+    frames, classes = [], None
+    for d in run_dirs:
+        frame, cls = read_predictions(Path(d) / PREDICTIONS)
+        if classes is not None and cls != classes:
+            raise ValueError(f"class orders differ between runs: {d} has {cls}, expected {classes}")
+        classes = cls
+        frames.append(frame)
+    pooled = frame_to_predictions(pd.concat(frames, ignore_index=True), classes)
+    pooled_metrics = classification_metrics(pooled.target, pooled.pred, classes, "test")
+    out: dict = {"n_runs": len(run_dirs), "folds": sorted(int(m.get("fold", 0)) for m in per_fold)}
+    for key in SUMMARY_METRICS:
+        values = np.array([m[key] for m in per_fold], dtype=float)
+        name = key.split("/")[1]
+        out[f"{name}_mean"] = float(values.mean())
+        out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[f"{name}_pooled"] = pooled_metrics[key]
+    return out

@@ -1,0 +1,128 @@
+"""Ensembles pool aligned predictions only, learn only from validation, and refuse mismatches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser.ensemble import find_runs, group_by_fold, learn_weights, load_member, pool_fold
+from ser.runs import FitResult, Predictions, cv_summary, read_predictions, write_run
+
+CLASSES = ["neu", "hap", "sad", "ang"]
+
+
+def fake_run(path: Path, seed: int, fold: int = 1, ids: list[str] | None = None, classes: list[str] = CLASSES) -> Path:
+    """Write a run directory with random (but seeded) probabilities on a fixed labelled set."""
+    rng = np.random.default_rng(seed)
+    ids = ids or [f"u{i:02d}" for i in range(24)]
+    target = np.arange(len(ids)) % len(classes)
+    def probs(n: int) -> np.ndarray:
+        p = rng.dirichlet(np.ones(len(classes)), size=n)
+        p[np.arange(n), np.arange(n) % len(classes)] += 0.3  # better than chance
+        return p / p.sum(1, keepdims=True)
+    val_ids = [f"v{i:02d}" for i in range(16)]
+    result = FitResult(
+        val=Predictions(val_ids, np.arange(16) % len(classes), probs(16)),
+        test=Predictions(list(reversed(ids)), target[::-1], probs(len(ids))),  # order differs between runs
+    )
+    write_run(path, result, classes, fold, {"corpus": "demo", "labels": "iemocap4", "split": "loso"})
+    return path
+
+
+def test_mean_equals_hand_computed_average(tmp_path: Path) -> None:
+    runs = [fake_run(tmp_path / name, seed) for seed, name in enumerate("abc")]
+    members = [load_member(r) for r in runs]
+    result, _ = pool_fold(members, "mean")
+    frames = [read_predictions(r / "predictions.csv")[0].set_index("utterance_id").sort_index() for r in runs]
+    cols = [f"prob_{c}" for c in CLASSES]
+    expected = sum(f[cols].to_numpy() for f in frames) / 3
+    assert result.test.utterance_id == sorted(frames[0].index)
+    np.testing.assert_allclose(result.test.probs, expected)
+    assert list(result.test.target) == [CLASSES.index(lbl) for lbl in frames[0]["label"]]
+
+
+def test_different_test_sets_are_refused(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "a", 0)
+    b = fake_run(tmp_path / "b", 1, ids=[f"x{i:02d}" for i in range(24)])
+    with pytest.raises(ValueError, match="test sets differ in fold 1"):
+        pool_fold([load_member(a), load_member(b)], "mean")
+
+
+def test_different_class_orders_are_refused(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "a", 0)
+    b = fake_run(tmp_path / "b", 1, classes=["ang", "sad", "hap", "neu"])
+    with pytest.raises(ValueError, match="class orders differ"):
+        pool_fold([load_member(a), load_member(b)], "mean")
+
+
+def test_different_folds_are_refused(tmp_path: Path) -> None:
+    runs = [fake_run(tmp_path / "a1", 0, 1), fake_run(tmp_path / "a2", 1, 2), fake_run(tmp_path / "b1", 2, 1)]
+    with pytest.raises(ValueError, match="folds differ between members"):
+        group_by_fold([load_member(r) for r in runs])
+
+
+def test_different_protocols_are_refused(tmp_path: Path) -> None:
+    a, b = fake_run(tmp_path / "a", 0), fake_run(tmp_path / "b", 1)
+    metrics = (b / "metrics.json").read_text().replace('"split": "loso"', '"split": "random"')
+    (b / "metrics.json").write_text(metrics)
+    with pytest.raises(ValueError, match="different protocols"):
+        group_by_fold([load_member(a), load_member(b)])
+
+
+def test_missing_run_dir_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_runs([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no run"):
+        find_runs([tmp_path / "empty"])
+
+
+def test_weighted_and_stack_learn_from_validation_only(tmp_path: Path) -> None:
+    runs = [fake_run(tmp_path / name, seed) for seed, name in enumerate("ab")]
+    members = [load_member(r) for r in runs]
+    _, info = pool_fold(members, "weighted")
+    stacked, _ = pool_fold(members, "stack")
+    # Scramble the test probabilities: what was learned must not move.
+    for m in members:
+        m.test.probs = m.test.probs[::-1].copy()
+    _, info_after = pool_fold(members, "weighted")
+    assert info["weights"] == info_after["weights"]
+    assert pytest.approx(sum(info["weights"])) == 1.0
+    stacked_after, _ = pool_fold(members, "stack")
+    assert not np.allclose(stacked.test.probs, stacked_after.test.probs)  # same meta-model, new inputs
+    assert np.allclose(stacked.val.probs, stacked_after.val.probs)
+
+
+def test_learn_weights_prefers_the_informative_member() -> None:
+    target = np.arange(40) % 4
+    good = np.eye(4)[target] * 0.7 + 0.075
+    noise = np.random.default_rng(0).dirichlet(np.ones(4), size=40)
+    w = learn_weights(target, [noise, good], CLASSES)
+    assert w[1] > w[0]
+
+
+def test_vote_majority(tmp_path: Path) -> None:
+    runs = [fake_run(tmp_path / name, seed) for seed, name in enumerate("abc")]
+    members = [load_member(r) for r in runs]
+    result, _ = pool_fold(members, "vote")
+    preds = np.stack([m.test.probs[np.argsort(m.test.utterance_id)].argmax(1) for m in members])
+    for i, row in enumerate(preds.T):
+        counts = np.bincount(row, minlength=4)
+        if counts.max() >= 2:
+            assert result.test.pred[i] == counts.argmax()
+
+
+def test_multirun_folder_pools_fold_by_fold(tmp_path: Path) -> None:
+    sweep = tmp_path / "multirun"
+    for fold in (1, 2):
+        for k, model in enumerate(("cnn", "svm")):
+            fake_run(sweep / f"{model}_fold{fold}", 10 * fold + k, fold)
+    groups = group_by_fold([load_member(r) for r in find_runs([sweep])])
+    assert list(groups) == [1, 2] and all(len(ms) == 2 for ms in groups.values())
+    summary = cv_summary([sweep / "cnn_fold1", sweep / "cnn_fold2"])
+    per_fold = [pd.read_json(sweep / f"cnn_fold{f}" / "metrics.json", typ="series")["test/ua"] for f in (1, 2)]
+    assert summary["ua_mean"] == pytest.approx(np.mean(per_fold))
+    assert summary["folds"] == [1, 2]
