@@ -23,11 +23,11 @@ from sklearn.linear_model import LogisticRegression
 
 from ser.metrics import classification_metrics
 from ser.runs import (
-    METRICS,
     PREDICTIONS,
     VAL_PREDICTIONS,
     FitResult,
     Predictions,
+    find_runs,
     frame_to_predictions,
     read_metrics,
     read_predictions,
@@ -48,24 +48,6 @@ class Member:
     test: Predictions
     val: Predictions
     protocol: tuple[str, str, str]  # (corpus, labels, split method) from metrics.json
-
-
-def find_runs(paths: list[str | Path]) -> list[Path]:
-    """Expand run directories and multirun folders into the run directories they hold."""
-    runs: list[Path] = []
-    for p in map(Path, paths):
-        if (p / PREDICTIONS).is_file():
-            runs.append(p)
-        elif p.is_dir():
-            found = sorted(f.parent for f in p.rglob(PREDICTIONS) if (f.parent / METRICS).is_file())
-            if not found:
-                raise FileNotFoundError(f"{p} holds no run (no {PREDICTIONS} with {METRICS}): pass train.py run or multirun folders")
-            runs += found
-        else:
-            raise FileNotFoundError(f"run directory {p} does not exist")
-    if len(set(runs)) != len(runs):
-        raise ValueError("the same run was given twice: pass each run or multirun folder once")
-    return runs
 
 
 def load_member(run_dir: Path) -> Member:

@@ -46,3 +46,158 @@ def markdown_table(frame, floatfmt: str = ".3f") -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
+
+
+# ---------------------------------------------------------------- leaderboards over runs and folds
+
+def configuration_of(run_dir: Path) -> str:
+    """Name a run's configuration: its Hydra overrides minus fold and seed, else its model name.
+
+    Runs that differ only by fold (or seed) belong to one configuration and are summarised together.
+    """
+    import yaml
+
+    from ser.runs import read_metrics
+
+    for overrides_file in (run_dir / ".hydra" / "overrides.yaml", run_dir.parent / ".hydra" / "overrides.yaml"):
+        if overrides_file.is_file():
+            overrides = yaml.safe_load(overrides_file.read_text()) or []
+            kept = [o for o in overrides if o.split("=")[0].lstrip("+~") not in ("split.fold", "seed", "hydra.run.dir")]
+            if kept:
+                return ",".join(sorted(kept))
+            break
+    return str(read_metrics(run_dir).get("model", run_dir.name))
+
+
+def leaderboard(run_dirs: list[Path]) -> tuple:
+    """One row per configuration: folds, mean +- std of WA/UA/macro-F1 and pooled UA, best first.
+
+    Returns (table, runs grouped by configuration).
+    """
+    import pandas as pd
+
+    from ser.runs import cv_summary
+
+    groups: dict[str, list[Path]] = {}
+    for run in run_dirs:
+        groups.setdefault(configuration_of(run), []).append(run)
+    rows = []
+    for name, runs in groups.items():
+        s = cv_summary(runs)
+        rows.append({"configuration": name, "folds": len(runs), **{k: v for k, v in s.items() if k not in ("n_runs", "folds")}})
+    table = pd.DataFrame(rows).sort_values("ua_mean", ascending=False, kind="stable").reset_index(drop=True)
+    return table, groups
+
+
+def plot_leaderboard(table, path: str | Path) -> Path:
+    """Horizontal bars of UA (mean +- std over folds) per configuration, best on top."""
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(table)))
+    y = np.arange(len(table))[::-1]
+    ax.barh(y, table["ua_mean"], xerr=table["ua_std"], color="tab:blue", alpha=0.8, capsize=3, label="UA")
+    ax.scatter(table["wa_mean"], y, color="black", marker="|", s=200, label="WA", zorder=3)
+    ax.set_yticks(y, table["configuration"])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test score (mean +- std over folds)")
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def pooled_predictions(runs: list[Path]):
+    """All folds' test predictions of one configuration, concatenated, with the class order."""
+    import pandas as pd
+
+    from ser.runs import PREDICTIONS, frame_to_predictions, read_predictions
+
+    frames, classes = [], None
+    for run in runs:
+        frame, classes = read_predictions(run / PREDICTIONS)
+        frames.append(frame)
+    return frame_to_predictions(pd.concat(frames, ignore_index=True), classes), classes
+
+
+def plot_learning_curves(run: Path, path: str | Path) -> Path | None:
+    """Loss and UA per epoch from a run's CSV log (`csv/metrics.csv`); None when it has no log."""
+    import pandas as pd
+
+    log_file = run / "csv" / "metrics.csv"
+    if not log_file.is_file():
+        return None
+    log_table = pd.read_csv(log_file)
+    if "epoch" not in log_table:
+        return None
+    per_epoch = log_table.groupby("epoch").mean(numeric_only=True)
+    panels = [("loss", [c for c in per_epoch if c.endswith("/loss") or c.endswith("/loss_epoch")]),
+              ("UA", [c for c in per_epoch if c.endswith("/ua") or c.endswith("/ua_epoch")])]
+    panels = [(title, cols) for title, cols in panels if cols]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for ax, (title, cols) in zip(axes[0], panels, strict=True):
+        for col in cols:
+            series = per_epoch[col].dropna()
+            ax.plot(series.index, series.values, marker=".", label=col)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(run.name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
+    """Leaderboard (md, csv, png), per-configuration pooled confusion matrices, per-class recall table
+    and learning curves, for runs and multirun folders. Returns the leaderboard markdown path."""
+    import pandas as pd
+
+    from ser.metrics import classification_metrics
+    from ser.runs import find_runs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table, groups = leaderboard(find_runs(paths))
+    table.to_csv(out / "leaderboard.csv", index=False)
+    (out / "leaderboard.md").write_text(markdown_table(table))
+    plot_leaderboard(table, out / "leaderboard.png")
+    recall_rows = []
+    for i, name in enumerate(table["configuration"]):
+        runs = groups[name]
+        pooled, classes = pooled_predictions(runs)
+        plot_confusion(pooled.target, pooled.pred, classes, out / f"confusion_{i + 1:02d}.png", title=f"{name} (pooled over folds)")
+        m = classification_metrics(pooled.target, pooled.pred, classes)
+        recall_rows.append({"configuration": name, **{c: m.get(f"test/recall_{c}", float("nan")) for c in classes}})
+        for run in runs:
+            plot_learning_curves(run, out / f"curves_{i + 1:02d}_{run.name[:60]}.png")
+    recall = pd.DataFrame(recall_rows)
+    recall.to_csv(out / "per_class_recall.csv", index=False)
+    (out / "per_class_recall.md").write_text(markdown_table(recall))
+    return out / "leaderboard.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ser.reports PATH... [--out DIR]`: write the report for runs or multirun folders."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ser.reports", description="Leaderboard and plots for ser runs.")
+    parser.add_argument("paths", nargs="+", help="run directories or multirun folders")
+    parser.add_argument("--out", default="report", help="output folder (default: ./report)")
+    args = parser.parse_args(argv)
+    try:
+        board = write_report(args.paths, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(board.read_text(), end="")
+    print(f"report written to {Path(args.out).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -105,6 +105,24 @@ def write_run(out_dir: str | Path, result: FitResult, classes: list[str], fold: 
     return metrics
 
 
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Expand run directories and multirun folders into the run directories they hold."""
+    runs: list[Path] = []
+    for p in map(Path, paths):
+        if (p / PREDICTIONS).is_file():
+            runs.append(p)
+        elif p.is_dir():
+            found = sorted(f.parent for f in p.rglob(PREDICTIONS) if (f.parent / METRICS).is_file())
+            if not found:
+                raise FileNotFoundError(f"{p} holds no run (no {PREDICTIONS} with {METRICS}): pass train.py run or multirun folders")
+            runs += found
+        else:
+            raise FileNotFoundError(f"run directory {p} does not exist")
+    if len(set(runs)) != len(runs):
+        raise ValueError("the same run was given twice: pass each run or multirun folder once")
+    return runs
+
+
 def read_metrics(run_dir: str | Path) -> dict:
     """Read `metrics.json` of a run, with a clear error when the folder is not a run."""
     path = Path(run_dir) / METRICS

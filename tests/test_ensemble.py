@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser.ensemble import find_runs, group_by_fold, learn_weights, load_member, pool_fold
-from ser.runs import FitResult, Predictions, cv_summary, read_predictions, write_run
+from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold
+from ser.runs import FitResult, Predictions, cv_summary, find_runs, read_predictions, write_run
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 
@@ -126,3 +126,29 @@ def test_multirun_folder_pools_fold_by_fold(tmp_path: Path) -> None:
     per_fold = [pd.read_json(sweep / f"cnn_fold{f}" / "metrics.json", typ="series")["test/ua"] for f in (1, 2)]
     assert summary["ua_mean"] == pytest.approx(np.mean(per_fold))
     assert summary["folds"] == [1, 2]
+
+
+def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from ser.reports import main as report_main
+
+    sweep = tmp_path / "multirun"
+    for fold in (1, 2):
+        for k, model in enumerate(("cnn", "svm")):
+            run = fake_run(sweep / f"{model}_fold{fold}", 10 * fold + k, fold)
+            (run / ".hydra").mkdir()
+            (run / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- split.fold={fold}\n")
+            (run / "csv").mkdir()
+            (run / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/loss,val/ua\n0,1,1.3,1.2,0.4\n1,2,1.0,1.1,0.5\n")
+    out = tmp_path / "report"
+    assert report_main([str(sweep), "--out", str(out)]) == 0
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert sorted(board["configuration"]) == ["model=cnn", "model=svm"]
+    assert list(board["folds"]) == [2, 2]
+    assert board["ua_mean"].is_monotonic_decreasing
+    expected = cv_summary([sweep / "svm_fold1", sweep / "svm_fold2"])["ua_mean"]
+    assert board.set_index("configuration").loc["model=svm", "ua_mean"] == pytest.approx(expected)
+    for name in ("leaderboard.md", "leaderboard.png", "confusion_01.png", "confusion_02.png", "per_class_recall.csv"):
+        assert (out / name).is_file(), name
+    assert len(list(out.glob("curves_*.png"))) == 4
+    assert "model=cnn" in capsys.readouterr().out
+    assert report_main([str(tmp_path / "nothing")]) == 2
