@@ -1,0 +1,155 @@
+"""Re-evaluate a finished run, or apply it to new audio.
+
+A run directory holds everything needed: `.hydra/config.yaml` (the composed config it was trained
+with), the model (`*.ckpt` or `model.joblib`) and its `metrics.json`. Model families provide
+`predict_proba(cfg, run_dir, manifest, features) -> (N, n_classes)` next to their `fit`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from omegaconf import DictConfig, OmegaConf
+
+from ser.corpora.manifest_schema import make_manifest
+from ser.runs import METRICS, SUMMARY_METRICS, FitResult, Predictions, read_metrics, write_run
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+PREDICT_FUNCTIONS = {
+    "lightning": "ser.models.lightning_fit:predict_proba",
+    "sklearn": "ser.models.sklearn:predict_proba",
+}
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The composed config a run was trained with, with a clear error when `run_dir` is not a run."""
+    run = Path(run_dir)
+    path = run / ".hydra" / "config.yaml"
+    if not path.is_file() or not (run / METRICS).is_file():
+        raise FileNotFoundError(f"{run} is not a finished train.py run (needs .hydra/config.yaml and {METRICS})")
+    return OmegaConf.load(path)
+
+
+def family_predict(family: str):
+    """The `predict_proba` function of a model family."""
+    if family not in PREDICT_FUNCTIONS:
+        raise ValueError(f"model.family={family!r} has no predictor: choose one of {', '.join(PREDICT_FUNCTIONS)}")
+    module, func = PREDICT_FUNCTIONS[family].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
+    """Rebuild the run's fold and model, recompute validation and test predictions and metrics.
+
+    Returns the new metrics with `matches_training` telling whether WA/UA/macro-F1 equal the
+    training-time figures (to 1e-6).
+    """
+    from ser.pipeline import prepare_fold
+
+    run = Path(run_dir)
+    cfg = load_run_config(run)
+    data = prepare_fold(cfg)
+    predict = family_predict(cfg.model.family)
+    parts = {}
+    for part in ("val", "test"):
+        rows = getattr(data.split, part)
+        manifest = data.manifest.iloc[rows].reset_index(drop=True)
+        features = data.features.subset(rows) if hasattr(data.features, "subset") else _subset(data.features, rows)
+        probs = predict(cfg, run, manifest, features)
+        parts[part] = Predictions(manifest["utterance_id"].tolist(), manifest["target"].to_numpy(), probs)
+    metrics = write_run(out_dir, FitResult(val=parts["val"], test=parts["test"]), data.classes, data.split.fold,
+                        {"reevaluated_run": str(run)})
+    trained = read_metrics(run)
+    diffs = {k: abs(metrics[k] - trained[k]) for k in SUMMARY_METRICS if k in trained}
+    metrics["matches_training"] = bool(diffs) and max(diffs.values()) < 1e-6
+    for key in SUMMARY_METRICS:
+        print(f"{key:15s} trained {trained.get(key, float('nan')):.4f}  now {metrics[key]:.4f}")
+    print("matches training-time metrics" if metrics["matches_training"] else f"DIFFERS from training-time metrics: {diffs}")
+    return metrics
+
+
+def _subset(features, rows: np.ndarray):
+    """A FeatureSet restricted to `rows` (positions), keeping its order."""
+    from dataclasses import replace
+
+    return replace(features, ids=[features.ids[i] for i in rows], data=[features.data[i] for i in rows], skipped=[], cache_hit=True)
+
+
+def audio_files(path: str | Path) -> list[Path]:
+    """Audio files at `path` (a file, or a folder searched recursively)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("._"))
+        if files:
+            return files
+        raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {p}")
+    raise FileNotFoundError(f"audio path {p} does not exist: pass audio=FILE_OR_DIR")
+
+
+def segment_manifest(files: list[Path], window_s: float, hop_s: float) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """One row per analysis window: files up to 1.5 windows long are one segment, longer ones are
+    cut into `window_s` windows every `hop_s` seconds (the last window ends at the file's end)."""
+    rows, skipped = [], []
+    for f in files:
+        try:
+            duration = sf.info(str(f)).duration
+        except Exception as err:  # soundfile raises several types for damaged files
+            log.warning("unreadable audio %s (%s): skipped", f, type(err).__name__)
+            skipped.append((str(f), "unreadable_audio"))
+            continue
+        if duration <= 1.5 * window_s:
+            starts = [0.0]
+            length = duration
+        else:
+            starts = list(np.arange(0.0, duration - window_s, hop_s)) + [duration - window_s]
+            length = window_s
+        for k, start in enumerate(starts):
+            rows.append(dict(utterance_id=f"{f}#{k}", path=str(f.resolve()), offset=float(start), duration=float(length),
+                             speaker="unknown", group="unknown", label=""))
+    return make_manifest(rows, skipped), skipped
+
+
+def predict_audio(run_dir: str | Path, audio: str | Path, out_dir: str | Path, window_s: float = 4.0,
+                  hop_s: float = 2.0, jobs: int = 1) -> pd.DataFrame:
+    """Predict emotions for new audio with a trained run; write `audio_predictions.csv` (one row per
+    file: mean of its windows' probabilities, predicted class, window count) and return it."""
+    from ser.features import extract_view
+
+    run = Path(run_dir)
+    cfg = load_run_config(run)
+    classes = list(read_metrics(run)["classes"])
+    manifest, skipped = segment_manifest(audio_files(audio), window_s, hop_s)
+    if manifest.empty:
+        raise ValueError(f"no readable audio under {audio}")
+    features = extract_view(manifest, OmegaConf.to_container(cfg.features, resolve=True), cache_dir=cfg.paths.cache_dir,
+                            jobs=jobs, progress=False)
+    skipped += list(features.skipped)
+    manifest = manifest.set_index("utterance_id", drop=False).loc[features.ids].reset_index(drop=True)
+    probs = family_predict(cfg.model.family)(cfg, run, manifest, features)
+    windows = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes])
+    windows["file"] = manifest["path"].to_numpy()
+    table = windows.groupby("file", sort=True).mean()
+    table["pred"] = [classes[i] for i in table.to_numpy().argmax(axis=1)]
+    table["windows"] = windows.groupby("file", sort=True).size()
+    table = table.reset_index()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "audio_predictions.csv", index=False)
+    shown = table.assign(file=table["file"].map(lambda s: Path(s).name))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}")
+    print(f"wrote {out / 'audio_predictions.csv'}")
+    return table
+
+
+__all__ = ["audio_files", "load_run_config", "predict_audio", "reevaluate", "segment_manifest"]
