@@ -202,9 +202,31 @@ def run_ensemble(cfg) -> dict:
     print(f"ensemble {cfg.method} of {len(by_fold[next(iter(by_fold))])} runs over {len(by_fold)} fold(s): "
           f"UA {summary['ua_mean']:.3f} +- {summary['ua_std']:.3f}, WA {summary['wa_mean']:.3f} +- {summary['wa_std']:.3f}, "
           f"pooled UA {summary['ua_pooled']:.3f} -> {out}")
+    _follow_inputs_on_wandb(cfg, [m.run_dir for m in members])
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         lg.log_metrics({f"ensemble/{k}": v for k, v in summary.items() if isinstance(v, float)})
         lg.save()
     return summary
+
+
+def _follow_inputs_on_wandb(cfg, run_dirs: list[Path]) -> None:
+    """Log the ensemble to the W&B project of its inputs, in their group when they share one."""
+    from omegaconf import OmegaConf, open_dict
+
+    if not cfg.get("logger") or "wandb" not in cfg.logger:
+        return
+    projects, groups = set(), set()
+    for run in run_dirs:
+        saved = run / ".hydra" / "config.yaml"
+        if saved.is_file():
+            member_cfg = OmegaConf.load(saved)
+            projects.add(OmegaConf.select(member_cfg, "logger.wandb.project", default=None))
+            groups.add(OmegaConf.select(member_cfg, "run_group", default=None))
+    with open_dict(cfg):
+        if len(projects) == 1 and None not in projects:
+            cfg.logger.wandb.project = projects.pop()
+        if len(groups) == 1 and None not in groups:
+            cfg.logger.wandb.group = groups.pop()
+        cfg.logger.wandb.job_type = "ensemble"
