@@ -1,0 +1,23 @@
+"""Feature views for speech emotion recognition: logmel, acoustic functionals, frame sequences.
+
+    fs = extract_view(manifest, cfg.features)      # cached, parallel, skips damaged files
+    fs.ids, fs.data, fs.names, fs.skipped, fs.cache_hit, fs.matrix()
+
+Command line: `python -m ser.features PATH... --set acoustic [--jobs N] [--out FILE] [--images DIR]`.
+"""
+
+from ser.features.config import FeatureConfig, make_config
+from ser.features.extract import FEATURE_VERSION, cache_key, extract_view
+from ser.features.store import FeatureSet
+from ser.features.views import compute_view, feature_names
+
+__all__ = [
+    "FEATURE_VERSION",
+    "FeatureConfig",
+    "FeatureSet",
+    "cache_key",
+    "compute_view",
+    "extract_view",
+    "feature_names",
+    "make_config",
+]

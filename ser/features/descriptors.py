@@ -1,0 +1,347 @@
+"""Frame-level descriptors for a batch of utterances, all from one framing and one STFT.
+
+Every utterance is framed once (centred frames, one hop), the windowed frames of the whole batch
+are stacked into one (n_frames, n_fft) tensor, and every spectral descriptor comes from one batched
+STFT of it; RMS and zero-crossing rate come from strided pooling over the waves on the same frame
+grid. The YIN pitch tracker runs on the same frame grid over audio decimated to
+`pitch_sample_rate` (8 kHz by default: F0 lies below 500 Hz, and half the samples make the
+autocorrelation about four times cheaper), and only on frames loud enough to be voiced.
+Only the steps that depend on a whole utterance (the dB floor relative to its loudest bin, deltas,
+the energy gate for voicing) look at segments.
+
+Definitions follow librosa (0.11) for the same parameters, which the tests check frame by frame:
+power mel spectrogram in dB with a top_db floor, MFCC = orthonormal DCT-II of it, Savitzky-Golay
+deltas, spectral contrast/flatness/centroid/roll-off, chroma (tuning 0), RMS and zero-crossing rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import soxr
+import torch
+import torch.nn.functional as F
+
+from ser.features.config import FeatureConfig
+from ser.features.filters import chroma_filters, dct_matrix, fft_frequencies, mel_filters
+from ser.features.pitch import yin
+
+_TINY = torch.finfo(torch.float32).tiny
+AMIN = 1e-10  # power floor before taking dB, as librosa.power_to_db
+CHROMA_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+@dataclass
+class FrameBatch:
+    """Descriptors of a batch: each entry of `values` has one row per frame of all utterances."""
+
+    lengths: list[int]  # frames per utterance, in batch order
+    values: dict[str, torch.Tensor]  # name -> (n_frames, k)
+    voiced: torch.Tensor | None  # (n_frames,) bool, when pitch was computed
+    pitched: torch.Tensor | None = None  # (n_frames,) bool: frames on the pitch grid (every pitch_stride-th)
+
+
+def frame_batch(
+    waves: list[torch.Tensor], length: int, hop: int, n_frames: list[int] | None = None
+) -> tuple[torch.Tensor, list[int]]:
+    """Centre-frame each wave (zero padding of length/2 each side) and stack all frames.
+
+    Frame t of a wave is centred on sample t * hop; a wave of n samples gives 1 + n // hop frames
+    (`length` even), or exactly `n_frames[i]` frames when given (to put a second rate on the same grid).
+    """
+    pad = length // 2
+    parts, lengths = [], []
+    for i, w in enumerate(waves):
+        extra = 0 if n_frames is None else max(0, (n_frames[i] - 1) * hop + length - (len(w) + 2 * pad))
+        fr = F.pad(w[None], (pad, pad + extra))[0].unfold(0, length, hop)
+        if n_frames is not None:
+            fr = fr[: n_frames[i]]
+        parts.append(fr)
+        lengths.append(fr.shape[0])
+    return torch.cat(parts), lengths
+
+
+def windowed_frames(
+    waves: list[torch.Tensor], n_fft: int, hop: int, window: torch.Tensor
+) -> tuple[torch.Tensor, list[int]]:
+    """Centred frames of every wave times the window, written straight into one (n_frames, n_fft)
+    tensor (frame t centred on sample t * hop, zero padding): one pass instead of stack + multiply."""
+    pad = n_fft // 2
+    padded = [F.pad(w[None], (pad, pad))[0] for w in waves]
+    lengths = [(len(p) - n_fft) // hop + 1 for p in padded]
+    out = torch.empty(sum(lengths), n_fft, dtype=window.dtype)
+    start = 0
+    for p, n in zip(padded, lengths, strict=True):
+        torch.mul(p.unfold(0, n_fft, hop), window, out=out[start : start + n])
+        start += n
+    return out, lengths
+
+
+def rms_and_zcr(
+    waves: list[torch.Tensor], lengths: list[int], win: int, hop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame RMS and zero-crossing rate over centred windows of `win` samples, as
+    librosa.feature.rms / zero_crossing_rate (center=True), by strided average pooling over each
+    wave: no frame copies."""
+    half = win // 2
+    rms, zcr = [], []
+    for w, n in zip(waves, lengths, strict=True):
+        p = F.pad(w[None, None], (half, half + hop))  # (1, 1, samples), room for the last window
+        rms.append(F.avg_pool1d(p.square(), win, hop)[0, 0, :n].sqrt())
+        # librosa counts sign-bit changes after zeroing |x| <= 1e-10, i.e. changes of "x < -1e-10",
+        # over the win - 1 sample pairs inside each window, divided by win.
+        negative = p < -1e-10
+        change = (negative[..., 1:] != negative[..., :-1]).to(w.dtype)
+        zcr.append(F.avg_pool1d(change, win - 1, hop)[0, 0, :n] * ((win - 1) / win))
+    return torch.cat(rms), torch.cat(zcr)
+
+
+def decimate(wave: np.ndarray, factor: int) -> np.ndarray:
+    """Resample to 1/factor of the rate with soxr (linear phase, delay-compensated: output j sits at
+    input sample j * factor), which is several times faster here than a torch FIR."""
+    if factor == 1:
+        return wave
+    return soxr.resample(wave, factor, 1, quality="HQ")
+
+
+def _segment_max(x: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    """Per-segment maximum of `x` (rows x anything), broadcast back to one value per row."""
+    seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    row_max = x.amax(dim=1) if x.ndim > 1 else x
+    maxima = torch.full((len(lengths),), float("-inf"), dtype=x.dtype).scatter_reduce_(
+        0, seg, row_max, "amax"
+    )
+    return maxima[seg]
+
+
+def _frame_positions(lengths: list[int]) -> torch.Tensor:
+    """Index of each row within its own utterance."""
+    lengths_t = torch.tensor(lengths)
+    starts = torch.cumsum(lengths_t, 0) - lengths_t
+    return torch.arange(int(lengths_t.sum())) - torch.repeat_interleave(starts, lengths_t)
+
+
+def power_to_db(power: torch.Tensor, lengths: list[int], top_db: float) -> torch.Tensor:
+    """10*log10(power) floored at each utterance's maximum minus `top_db` (librosa.power_to_db)."""
+    db = 10.0 * torch.log10(power.clamp_min(AMIN))
+    if top_db:
+        floor = _segment_max(db, lengths) - top_db
+        db = torch.maximum(db, floor[:, None])
+    return db
+
+
+@lru_cache(maxsize=8)
+def _delta_kernel(width: int, order: int) -> torch.Tensor:
+    """Savitzky-Golay derivative weights (polyorder = order) over a centred window of `width`."""
+    n = torch.arange(-(width // 2), width // 2 + 1, dtype=torch.float64)
+    if order == 1:
+        k = n / n.square().sum()
+    else:  # second derivative of a least-squares parabola: 2 * a2
+        c = n.square() - n.square().mean()
+        k = 2 * c / c.square().sum()
+    return k.to(torch.float32)
+
+
+def deltas(x: torch.Tensor, lengths: list[int], width: int = 9, order: int = 1) -> torch.Tensor:
+    """Per-utterance time derivative of `x` (n_frames, D), as librosa.feature.delta(mode='interp').
+
+    Interior frames use the Savitzky-Golay kernel; in 'interp' mode the first and last width//2
+    frames take the value of the nearest full window (the fitted polynomial's derivative is constant
+    for polyorder = order). Utterances shorter than the window fall back to edge padding.
+    """
+    half = width // 2
+    kernel = _delta_kernel(width, order).to(x.dtype)
+    d = x.shape[1]
+    xp = F.pad(x.T[None], (half, half), mode="replicate")  # (1, D, N + 2*half)
+    out = F.conv1d(xp, kernel.repeat(d, 1, 1), groups=d)[0].T.contiguous()
+    start = 0
+    for n in lengths:
+        if n >= width:
+            out[start : start + half] = out[start + half]
+            out[start + n - half : start + n] = out[start + n - half - 1]
+        else:
+            seg = F.pad(x[start : start + n].T[None], (half, half), mode="replicate")
+            out[start : start + n] = F.conv1d(seg, kernel.repeat(d, 1, 1), groups=d)[0].T
+        start += n
+    return out
+
+
+@lru_cache(maxsize=8)
+def _window(win_length: int, n_fft: int) -> torch.Tensor:
+    """Periodic Hann window of win_length, zero-padded to n_fft and centred (as librosa.stft)."""
+    w = torch.hann_window(win_length, periodic=True, dtype=torch.float32)
+    left = (n_fft - win_length) // 2
+    return F.pad(w, (left, n_fft - win_length - left))
+
+
+@lru_cache(maxsize=8)
+def _power_projection(
+    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, n_chroma: int
+) -> torch.Tensor:
+    """(n_bins, n_mels + n_chroma + 1): mel filters, chroma filters, and 1/n_bins (the mean)."""
+    n_bins = n_fft // 2 + 1
+    rows = [
+        mel_filters(sr, n_fft, n_mels, fmin, fmax),
+        chroma_filters(sr, n_fft, n_chroma),
+        np.full((1, n_bins), 1.0 / n_bins),
+    ]
+    return torch.from_numpy(np.concatenate(rows).T.astype(np.float32)).contiguous()
+
+
+@lru_cache(maxsize=8)
+def _mag_projection(sr: int, n_fft: int) -> torch.Tensor:
+    """(n_bins, 2): bin frequencies and ones, for the spectral centroid's numerator and denominator."""
+    freqs = fft_frequencies(sr, n_fft)
+    return torch.from_numpy(np.stack([freqs, np.ones_like(freqs)], axis=1).astype(np.float32)).contiguous()
+
+
+@lru_cache(maxsize=8)
+def _contrast_bands(sample_rate: int, n_fft: int, fmin: float, n_bands: int, quantile: float):
+    """Bin indices and tail size of each spectral-contrast band (librosa.feature.spectral_contrast)."""
+    freq = fft_frequencies(sample_rate, n_fft)
+    octa = np.zeros(n_bands + 2)
+    octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
+    bands = []
+    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:], strict=True)):
+        current = np.logical_and(freq >= f_low, freq <= f_high)
+        idx = np.flatnonzero(current)
+        if k > 0:
+            current[idx[0] - 1] = True
+        if k == n_bands:
+            current[idx[-1] + 1 :] = True
+        bins = np.flatnonzero(current)
+        n_tail = int(max(np.rint(quantile * current.sum()), 1))
+        if k < n_bands:
+            bins = bins[:-1]
+        assert np.all(np.diff(bins) == 1), "contrast bands must be contiguous"
+        bands.append((bins, n_tail))
+    return bands
+
+
+def _mean_of_extremes(x: torch.Tensor, n: int, largest: bool) -> torch.Tensor:
+    """Mean of the n largest (or smallest) values of each row, by n passes of max (or min)."""
+    if n == 1:
+        return x.amax(dim=1) if largest else x.amin(dim=1)
+    x = x.clone()
+    total = torch.zeros(x.shape[0], dtype=x.dtype)
+    fill = float("-inf") if largest else float("inf")
+    for _ in range(n):
+        val, idx = x.max(dim=1) if largest else x.min(dim=1)
+        total += val
+        x.scatter_(1, idx[:, None], fill)
+    return total / n
+
+
+def spectral_contrast(mag: torch.Tensor, lengths: list[int], cfg: FeatureConfig) -> torch.Tensor:
+    """Peak-to-valley ratio in dB per octave band: (n_frames, contrast_bands + 1)."""
+    bands = _contrast_bands(
+        cfg.sample_rate, cfg.fft_size, cfg.contrast_fmin, cfg.contrast_bands, cfg.contrast_quantile
+    )
+    peak = torch.empty(mag.shape[0], len(bands), dtype=mag.dtype)
+    valley = torch.empty_like(peak)
+    for k, (bins, n_tail) in enumerate(bands):
+        sub = mag[:, int(bins[0]) : int(bins[-1]) + 1]  # bands are contiguous bin ranges
+        if n_tail <= 3:  # the usual case (2 % of a band is 1-2 bins): repeated min/max beat a sort
+            valley[:, k] = _mean_of_extremes(sub, n_tail, largest=False)
+            peak[:, k] = _mean_of_extremes(sub, n_tail, largest=True)
+        else:
+            s = sub.sort(dim=1).values
+            valley[:, k] = s[:, :n_tail].mean(dim=1)
+            peak[:, k] = s[:, -n_tail:].mean(dim=1)
+    return power_to_db(peak, lengths, 80.0) - power_to_db(valley, lengths, 80.0)
+
+
+def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only: bool = False) -> FrameBatch:
+    """Frame-level descriptors of `waves` (float32 mono at cfg.sample_rate), batched.
+
+    With `logmel_only` only the log-mel spectrogram ("logmel", dB) is computed. Otherwise the entries
+    are logmel, mfcc, mfcc_delta, mfcc_delta2, contrast, chroma, centroid, rolloff, flatness, zcr,
+    rms, rms_db, f0 (0 when unvoiced), voiced, hnr_db.
+    """
+    sr, hop, n_fft, win = cfg.sample_rate, cfg.hop_length, cfg.fft_size, cfg.win_length
+    tensors = [torch.from_numpy(w) for w in waves]
+    frames, lengths = windowed_frames(tensors, n_fft, hop, _window(win, n_fft))
+    spec = torch.fft.rfft(frames, dim=1)
+    power = spec.real.square() + spec.imag.square()
+    n_mels = cfg.n_mels
+    if logmel_only:
+        melfb = torch.from_numpy(mel_filters(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax))
+        return FrameBatch(lengths, {"logmel": power_to_db(power @ melfb.T, lengths, cfg.top_db)}, None)
+
+    # One matmul maps the power spectrum to mel bands, chroma and the mean power; one maps the
+    # magnitude to its frequency-weighted sum and its sum: fewer passes over the big spectrum.
+    projected = power @ _power_projection(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax, cfg.n_chroma)
+    logmel = power_to_db(projected[:, :n_mels], lengths, cfg.top_db)
+    values: dict[str, torch.Tensor] = {"logmel": logmel}
+    mag = power.sqrt()
+    mfcc = logmel @ torch.from_numpy(dct_matrix(cfg.n_mfcc, n_mels)).T
+    values["mfcc"] = mfcc
+    if cfg.mfcc_deltas >= 1:
+        values["mfcc_delta"] = deltas(mfcc, lengths, cfg.delta_width, order=1)
+    if cfg.mfcc_deltas >= 2:
+        values["mfcc_delta2"] = deltas(mfcc, lengths, cfg.delta_width, order=2)
+    values["contrast"] = spectral_contrast(mag, lengths, cfg)
+    raw_chroma = projected[:, n_mels : n_mels + cfg.n_chroma]
+    peak = raw_chroma.amax(dim=1, keepdim=True)
+    values["chroma"] = raw_chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
+
+    freqs = torch.from_numpy(fft_frequencies(sr, n_fft)).to(mag.dtype)
+    weighted = mag @ _mag_projection(sr, n_fft)  # (sum f * |X|, sum |X|)
+    mag_sum = weighted[:, 1:]
+    values["centroid"] = weighted[:, :1] / torch.where(mag_sum < _TINY, torch.ones_like(mag_sum), mag_sum)
+    cum = mag.cumsum(dim=1)
+    first = torch.searchsorted(cum, cfg.rolloff * cum[:, -1:])  # first bin whose cumsum reaches the share
+    values["rolloff"] = freqs[first.clamp_max(len(freqs) - 1)]
+    # Flatness = geometric / arithmetic mean of the power (floored at AMIN, as librosa).
+    log_mean = power.clamp_min(AMIN).log_().mean(dim=1)
+    values["flatness"] = (torch.exp(log_mean) / projected[:, -1].clamp_min(AMIN))[:, None]
+
+    rms, zcr = rms_and_zcr(tensors, lengths, win, hop)
+    values["zcr"] = zcr[:, None]
+    rms_db = 20.0 * torch.log10(rms.clamp_min(1e-5))
+    values["rms"] = rms[:, None]
+    values["rms_db"] = rms_db[:, None]
+
+    # Voiced: clearly periodic and not far below the utterance's loudest frame (and not digital
+    # silence). Quiet frames can never be voiced, so YIN only runs on the loud ones, and only on
+    # frames of the pitch grid (every pitch_stride-th frame; others read as unvoiced).
+    loud_enough = (rms_db >= _segment_max(rms_db, lengths) + cfg.voicing_min_db) & (rms > 1e-4)
+    pitched = _frame_positions(lengths) % cfg.pitch_stride == 0
+    factor = cfg.pitch_decimation
+    low = [torch.from_numpy(decimate(w, factor)) for w in waves]
+    pitch_frames, _ = frame_batch(low, cfg.yin_length, hop // factor, n_frames=lengths)
+    loud = (loud_enough & pitched).nonzero()[:, 0]
+    f0 = torch.zeros_like(rms)
+    aperiodicity = torch.ones_like(rms)
+    if len(loud):
+        f0_loud, ap_loud = yin(
+            pitch_frames[loud], cfg.pitch_sample_rate, cfg.f0_min, cfg.f0_max, cfg.yin_threshold
+        )
+        f0[loud], aperiodicity[loud] = f0_loud, ap_loud
+    voiced = (aperiodicity < cfg.voicing_threshold) & loud_enough & pitched & torch.isfinite(f0)
+    values["f0"] = torch.where(voiced, f0, torch.zeros_like(f0))[:, None]
+    values["voiced"] = voiced.to(mag.dtype)[:, None]
+    # Harmonics-to-noise ratio from the periodicity r = 1 - aperiodicity (Boersma 1993: 10 log10 r/(1-r)).
+    r = (1.0 - aperiodicity).clamp(1e-4, 1 - 1e-4)
+    values["hnr_db"] = (10.0 * torch.log10(r / (1 - r)))[:, None]
+    return FrameBatch(lengths, values, voiced, pitched)
+
+
+def descriptor_names(cfg: FeatureConfig) -> dict[str, list[str]]:
+    """Column names of each descriptor entry that compute_descriptors returns (same order)."""
+    names: dict[str, list[str]] = {
+        "logmel": [f"mel{i + 1:02d}" for i in range(cfg.n_mels)],
+        "mfcc": [f"mfcc{i + 1}" for i in range(cfg.n_mfcc)],
+    }
+    if cfg.mfcc_deltas >= 1:
+        names["mfcc_delta"] = [f"mfcc{i + 1}_d" for i in range(cfg.n_mfcc)]
+    if cfg.mfcc_deltas >= 2:
+        names["mfcc_delta2"] = [f"mfcc{i + 1}_dd" for i in range(cfg.n_mfcc)]
+    names["contrast"] = [f"contrast{i + 1}" for i in range(cfg.contrast_bands + 1)]
+    chroma = CHROMA_NAMES if cfg.n_chroma == 12 else [str(i + 1) for i in range(cfg.n_chroma)]
+    names["chroma"] = [f"chroma_{c}" for c in chroma]
+    for single in ("centroid", "rolloff", "flatness", "zcr", "rms", "rms_db", "f0", "voiced", "hnr_db"):
+        names[single] = [single]
+    return names

@@ -1,0 +1,112 @@
+"""The on-disk form of a feature set: what the cache holds and `FeatureSet` reads back.
+
+A feature folder holds
+- `data.npy`: every utterance's rows stacked, float32 (total_rows, D): logmel (T, n_mels) per
+  utterance, acoustic one row each, sequence (T, D) or (chunks, D);
+- `offsets.npy`: int64 (N + 1,), utterance i owns rows offsets[i]:offsets[i+1];
+- `meta.json`: view, ids, column names, skipped items with reasons, config, version, counts.
+It is written while extraction runs (rows are appended to a raw file, never held all in memory)
+and opened with a memory map, so a 10,000-utterance corpus costs little RAM either way.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FeatureSet:
+    """Features of a manifest under one view.
+
+    `data[i]` belongs to `ids[i]`: logmel (n_mels, T), acoustic (D,), sequence (T, D) or
+    (chunks, D); float32, finite. Arrays are copy-on-write memory maps of the cache (writable,
+    changes stay in memory). `names` are the D column names (mel band names for logmel).
+    """
+
+    view: str
+    ids: list[str]
+    data: list[np.ndarray]
+    names: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    cache_hit: bool = False
+    path: Path | None = None  # the feature folder it was read from, when cached
+
+    def matrix(self) -> np.ndarray:
+        """All utterances stacked: (N, D) for acoustic, (N, chunks, D) for pooled sequences."""
+        if not self.data:
+            return np.zeros((0, len(self.names)), dtype=np.float32)
+        return np.stack(self.data)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class RowWriter:
+    """Append per-utterance rows to `folder` as extraction produces them, then finalise."""
+
+    def __init__(self, folder: Path, n_cols: int):
+        self.folder = Path(folder)
+        self.n_cols = n_cols
+        self.raw_path = self.folder / "data.f32"
+        self.raw = open(self.raw_path, "wb")  # noqa: SIM115 -- closed in finish()
+        self.ids: list[str] = []
+        self.offsets: list[int] = [0]
+        self.audio_seconds = 0.0
+
+    def add(self, utt_id: str, rows: np.ndarray, audio_seconds: float = 0.0) -> None:
+        if rows.ndim != 2 or rows.shape[1] != self.n_cols:
+            raise ValueError(f"{utt_id}: rows of shape {rows.shape}, expected (n, {self.n_cols})")
+        self.raw.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+        self.ids.append(utt_id)
+        self.offsets.append(self.offsets[-1] + rows.shape[0])
+        self.audio_seconds += audio_seconds
+
+    def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write data.npy (header + the raw rows, streamed), offsets.npy and meta.json; return the meta."""
+        self.raw.close()
+        n_rows = self.offsets[-1]
+        with open(self.folder / "data.npy", "wb") as out:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, self.n_cols)}
+            np.lib.format.write_array_header_1_0(out, header)
+            with open(self.raw_path, "rb") as raw:
+                shutil.copyfileobj(raw, out, length=16 << 20)
+        self.raw_path.unlink()
+        np.save(self.folder / "offsets.npy", np.asarray(self.offsets, dtype=np.int64))
+        meta = {**meta, "ids": self.ids, "n_rows": n_rows, "audio_seconds": self.audio_seconds}
+        (self.folder / "meta.json").write_text(json.dumps(meta, indent=1))
+        return meta
+
+
+def is_complete(folder: Path) -> bool:
+    """True when `folder` holds a finished feature set (atomic_dir only renames finished ones)."""
+    return all((Path(folder) / f).is_file() for f in ("meta.json", "data.npy", "offsets.npy"))
+
+
+def read_feature_set(folder: Path, cache_hit: bool) -> FeatureSet:
+    """Open a feature folder as a FeatureSet of memory-mapped per-utterance views."""
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    offsets = np.load(folder / "offsets.npy")
+    rows = (
+        np.load(folder / "data.npy", mmap_mode="c")
+        if meta["n_rows"]
+        else np.zeros((0, len(meta["names"])), np.float32)
+    )
+    view = meta["view"]
+    data: list[np.ndarray] = []
+    for i in range(len(meta["ids"])):
+        block = rows[offsets[i] : offsets[i + 1]]
+        if view == "logmel":
+            data.append(block.T)
+        elif view == "acoustic":
+            data.append(block[0])
+        else:
+            data.append(block)
+    skipped = [(str(a), str(b)) for a, b in meta.get("skipped", [])]
+    return FeatureSet(view, list(meta["ids"]), data, list(meta["names"]), skipped, cache_hit, folder)
