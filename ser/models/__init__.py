@@ -1,0 +1,1 @@
+"""Model families: Lightning nets and classical (scikit-learn API) estimators."""

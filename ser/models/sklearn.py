@@ -1,0 +1,454 @@
+"""The run life cycle for scikit-learn-API estimators (scikit-learn, XGBoost): the `sklearn` model family.
+
+`fit(cfg, data, out_dir, loggers)` trains on the fold's training part, selects on its validation part,
+predicts class probabilities for validation and test, and saves `model.joblib`; `ser.train` writes
+the same artifacts as for a Lightning run from what it returns.
+
+What the adapter adds to a bare estimator, and why:
+- Preprocessing fit on the training part only, saved with the model: infinities -> NaN, NaN imputed
+  with the training median, constant columns dropped (they carry nothing and break some scalers),
+  standard scaling.
+- Class balancing that reaches the estimator: `sample_weight=` is passed by keyword (the original
+  notebooks passed it positionally to `GridSearchCV.fit`, where it landed in `groups` and was ignored).
+  An estimator whose `fit` takes no weights gets a class-balanced resample of the training part.
+- Validation use where the estimator supports it: XGBoost's `eval_set` (early stopping when
+  `early_stopping_rounds` is set), HistGradientBoosting's `X_val`/`y_val`, and for any estimator a
+  small grid (`model.select`) chosen on the validation speakers' UA.
+- Internal cross-validation (stacking's out-of-fold probabilities, the SVM's probability
+  calibration) split by speaker, so what is learnt from held-out folds comes from unseen speakers,
+  as at test time. Stacking's out-of-fold rows stay aligned with their labels (the notebooks'
+  version misaligned them).
+- Optional per-speaker standardisation (`model.speaker_norm`, `ser.normalize`).
+
+`model.joblib` is a pickle: load it only from runs you produced yourself (trusted source), since
+unpickling can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sklearn.base import clone
+from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import GroupKFold, ParameterGrid
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
+
+from ser.metrics import classification_metrics
+from ser.normalize import speaker_stats, standardize_by_speaker
+from ser.runs import FitResult, Predictions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ser.features import FeatureSet
+    from ser.pipeline import FoldData
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# The saved model
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SklearnModel:
+    """A fitted pipeline (preprocessing + estimator) with what is needed to use it on new data."""
+
+    pipeline: Pipeline
+    classes: list[str]
+    feature_names: list[str]
+    speaker_norm: bool = False
+    # per-speaker (mean, std) used at training time, so a re-evaluation reproduces the run exactly
+    speaker_stats: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    features: dict = field(default_factory=dict)  # the feature-view config the model was trained on
+    info: dict = field(default_factory=dict)  # model name, library versions, selected parameters
+
+    def predict_proba(self, X: np.ndarray, speakers: list[str] | np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities `(N, len(classes))` for a feature matrix of the training view.
+
+        A model trained with `speaker_norm` needs the speaker of every row: each speaker's rows are
+        standardised with that speaker's statistics, those saved at training time for a known
+        speaker, else computed from this speaker's rows in `X` (so pass all of a new speaker's
+        utterances together).
+        """
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected a (N, {len(self.feature_names)}) feature matrix, got shape {X.shape}")
+        if self.speaker_norm:
+            if speakers is None:
+                raise ValueError("this model was trained with model.speaker_norm=true: pass speakers= (one id per row)")
+            speakers = np.asarray(speakers).astype(str)
+            stats = {s: self.speaker_stats[s] for s in set(speakers) if s in self.speaker_stats}
+            new = np.isin(speakers, list(set(speakers) - set(stats)))
+            if new.any():
+                stats.update(speaker_stats(X[new], speakers[new]))
+            X = standardize_by_speaker(X, speakers, stats=stats)
+        return _full_probs(self.pipeline, X, len(self.classes))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model with joblib (a pickle: share it only with people who trust you)."""
+        path = Path(path)
+        payload = {"format": FORMAT_VERSION, **self.__dict__}
+        joblib.dump(payload, path)
+        return path
+
+
+def load_model(run_dir: str | Path) -> SklearnModel:
+    """Load `model.joblib` from a run directory (or the file itself).
+
+    Trusted source only: joblib files are pickles, and unpickling a file someone else made can run
+    arbitrary code. Load only models you or your team trained.
+    """
+    path = Path(run_dir)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: pass the directory of a train.py run of a classical model")
+    payload = joblib.load(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path} is not a model.joblib written by ser (format {FORMAT_VERSION})")
+    payload.pop("format")
+    return SklearnModel(**payload)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------------
+
+
+def inf_to_nan(X: np.ndarray) -> np.ndarray:
+    """Replace +-inf by NaN so the imputer handles them (module level so that pipelines pickle)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.where(np.isfinite(X), X, np.nan)
+
+
+def preprocessor() -> Pipeline:
+    """Non-finite -> NaN, median imputation, constant columns dropped, standard scaling."""
+    return Pipeline(
+        [
+            ("finite", FunctionTransformer(inf_to_nan)),
+            # keep_empty_features: an all-NaN column becomes constant 0 and is dropped by the next step,
+            # so every column is handled by one rule
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("drop_constant", VarianceThreshold(0.0)),
+            ("scale", StandardScaler()),
+        ]
+    )
+
+
+def build_estimator(model_cfg: DictConfig | dict) -> Any:
+    """Instantiate `model.estimator` (a `_target_` node; lists stay lists for ensembles)."""
+    node = model_cfg["estimator"]
+    if node is None or "_target_" not in node:
+        raise ValueError("model.estimator needs a _target_ (e.g. sklearn.svm.SVC) for model.family=sklearn")
+    return instantiate(node, _convert_="all")
+
+
+def voting(estimators: Mapping[str, Any], **params: Any) -> VotingClassifier:
+    """A `VotingClassifier` from a name -> estimator mapping.
+
+    The mapping is the config-friendly form: one member is overridden by name
+    (`model.estimator.estimators.rf.n_estimators=100`) rather than by list position.
+    """
+    return VotingClassifier(list(estimators.items()), **params)
+
+
+def stacking(estimators: Mapping[str, Any], **params: Any) -> StackingClassifier:
+    """A `StackingClassifier` from a name -> estimator mapping (see `voting`)."""
+    return StackingClassifier(list(estimators.items()), **params)
+
+
+def fit_parameters(estimator: Any) -> set[str]:
+    """Names of the keyword arguments the estimator's `fit` accepts."""
+    return set(inspect.signature(estimator.fit).parameters)
+
+
+def accepts_sample_weight(estimator: Any) -> bool:
+    """Whether `fit` takes `sample_weight` (directly, or through `**fit_params` as in Voting/Stacking)."""
+    params = inspect.signature(estimator.fit).parameters
+    return "sample_weight" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def class_weights(y: np.ndarray, mode: str | None) -> np.ndarray | None:
+    """Per-sample weights that give every class the same total weight (`balanced`), or None."""
+    if mode in (None, "none", False):
+        return None
+    if mode != "balanced":
+        raise ValueError(f"model.class_weight={mode!r} is unknown: use balanced or null")
+    return compute_sample_weight("balanced", y)
+
+
+def balanced_resample(y: np.ndarray, seed: int) -> np.ndarray:
+    """Row indices that oversample every class up to the largest class's count (with replacement)."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    rows = [np.flatnonzero(y == c) for c in classes]
+    extra = [rng.choice(r, size=counts.max() - len(r), replace=True) for r in rows]
+    return np.sort(np.concatenate(rows + extra))
+
+
+def speaker_cv(estimator: Any, y: np.ndarray, speakers: np.ndarray) -> Any:
+    """Give an estimator with an integer `cv` speaker-grouped folds of the training part.
+
+    Applies to stacking (out-of-fold probabilities for the meta-model) and calibration
+    (`CalibratedClassifierCV`, the SVM's probabilities): what is fit on held-out folds then comes from
+    models that never saw the speaker they score, like the test probabilities it stands in for.
+    """
+    params = estimator.get_params(deep=False)
+    if "cv" not in params or not (params["cv"] is None or isinstance(params["cv"], int)):
+        return estimator
+    n_speakers = len(np.unique(speakers))
+    n_splits = min(int(params["cv"] or 5), n_speakers)
+    if n_splits < 2:
+        return estimator
+    folds = list(GroupKFold(n_splits=n_splits).split(np.zeros(len(y)), y, groups=speakers))
+    return estimator.set_params(cv=folds)
+
+
+def _full_probs(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """`predict_proba` placed into columns 0..n_classes-1 by the estimator's own `classes_`."""
+    p = model.predict_proba(X)
+    out = np.zeros((len(X), n_classes))
+    out[:, np.asarray(model.classes_, dtype=int)] = p
+    return out
+
+
+def feature_matrix(data: FoldData) -> np.ndarray:
+    """The fold's features as an `(N, D)` float32 matrix, with a clear error for non-tabular views."""
+    feats = data.features
+    if len(feats.data) and np.asarray(feats.data[0]).ndim != 1:
+        raise ValueError(
+            f"model.family=sklearn needs a fixed-length view (features=acoustic); this view gives arrays of shape "
+            f"{np.asarray(feats.data[0]).shape} per utterance"
+        )
+    return np.asarray(feats.matrix(), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fitting
+# ---------------------------------------------------------------------------------------------------
+
+
+def fit_estimator(
+    estimator: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    class_weight: str | None = "balanced",
+    speakers: np.ndarray | None = None,
+    seed: int = 0,
+) -> Pipeline:
+    """Fit preprocessing + a clone of `estimator` on (X, y); return the fitted pipeline.
+
+    The validation part, when given, reaches estimators that can use it (XGBoost `eval_set`,
+    HistGradientBoosting `X_val`); it is transformed by the preprocessing fit on the training part.
+    """
+    pre = preprocessor().fit(X)
+    Xt = pre.transform(X)
+    est = clone(estimator)
+    kwargs: dict[str, Any] = {}
+    weights = class_weights(y, class_weight)
+    if weights is not None:
+        if accepts_sample_weight(est):
+            kwargs["sample_weight"] = weights  # by keyword: positionally it may land in another argument
+        else:
+            log.info("%s.fit takes no sample_weight: balancing classes by oversampling instead", type(est).__name__)
+            rows = balanced_resample(y, seed)
+            Xt, y = Xt[rows], y[rows]
+            speakers = None if speakers is None else np.asarray(speakers)[rows]
+    if speakers is not None:
+        est = speaker_cv(est, y, np.asarray(speakers))
+    params = fit_parameters(est)
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    # validation weights balanced like training ones, so early stopping follows a class-balanced loss
+    val_weights = class_weights(y_val, class_weight) if has_val else None
+    if has_val and "eval_set" in params:  # XGBoost, LightGBM
+        kwargs["eval_set"] = [(pre.transform(X_val), y_val)]
+        kwargs["verbose"] = False
+        if val_weights is not None and "sample_weight_eval_set" in params:
+            kwargs["sample_weight_eval_set"] = [val_weights]
+    elif has_val and "X_val" in params and getattr(est, "early_stopping", False) is True:  # HistGradientBoosting
+        kwargs["X_val"] = pre.transform(X_val)
+        kwargs["y_val"] = y_val
+        if val_weights is not None:
+            kwargs["sample_weight_val"] = val_weights
+    est.fit(Xt, y, **kwargs)
+    return Pipeline(pre.steps + [("model", est)])
+
+
+def select_on_validation(
+    estimator: Any,
+    grid: dict[str, list],
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    loggers: list,
+    **fit_kwargs: Any,
+) -> tuple[Pipeline, dict, list[dict]]:
+    """Fit every grid point on train, keep the one with the best validation UA (first on ties).
+
+    Returns the fitted pipeline, its parameters, and one record per candidate.
+    """
+    candidates = list(ParameterGrid(grid)) if grid else [{}]
+    if len(candidates) > 1 and len(y_val) == 0:
+        raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
+    best, best_params, best_ua, records = None, {}, -np.inf, []
+    for step, params in enumerate(candidates):
+        model = fit_estimator(clone(estimator).set_params(**params), X, y, X_val, y_val, **fit_kwargs)
+        ua = float("nan")
+        if len(y_val):
+            pred = _full_probs(model, X_val, n_classes).argmax(axis=1)
+            ua = classification_metrics(y_val, pred, [str(i) for i in range(n_classes)], "val")["val/ua"]
+        records.append({"params": params, "val/ua": ua})
+        if len(candidates) > 1:
+            log.info("select %d/%d %s: val UA %.4f", step + 1, len(candidates), params, ua)
+            for lg in loggers:
+                lg.log_metrics({"select/val_ua": ua}, step=step)
+        if best is None or ua > best_ua:
+            best, best_params, best_ua = model, params, ua
+    return best, best_params, records
+
+
+def _log_curves(model: Pipeline, loggers: list) -> dict:
+    """Send the estimator's validation curve (XGBoost `evals_result`) to the loggers; return a summary."""
+    est = model.named_steps["model"]
+    summary: dict[str, Any] = {}
+    if hasattr(est, "evals_result"):
+        try:
+            curves = est.evals_result()
+        except Exception:  # noqa: BLE001 - not fitted with an eval_set: no curve to log
+            curves = {}
+        for metric, values in curves.get("validation_0", {}).items():
+            for step, v in enumerate(values):
+                for lg in loggers:
+                    lg.log_metrics({f"val/{metric}": float(v)}, step=step)
+        best_iteration = getattr(est, "best_iteration", None)
+        if best_iteration is not None:
+            summary["best_iteration"] = int(best_iteration)
+    if getattr(est, "n_iter_", None) is not None and np.ndim(est.n_iter_) == 0:
+        summary["n_iter"] = int(est.n_iter_)
+    return summary
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python values for metrics.json (numpy scalars -> float/int)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def fit(cfg: DictConfig, data: FoldData, out_dir: str | Path, loggers: list) -> FitResult:
+    """Train on `data.split.train`, select on `.val`, predict `.val` and `.test`; save `model.joblib`.
+
+    `data` needs a fixed-length feature view (`features=acoustic`). Returns the validation and test
+    probabilities for `ser.runs.write_run`; `loggers` (Lightning loggers) receive validation metrics,
+    selection candidates and boosting curves.
+    """
+    model_cfg = cfg.model
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = int(cfg.get("seed", 0))
+    split, manifest = data.split, data.manifest
+    n_classes = len(data.classes)
+
+    X = feature_matrix(data)
+    y = manifest["target"].to_numpy(dtype=int)
+    speakers = manifest["speaker"].astype(str).to_numpy()
+    speaker_norm = bool(model_cfg.get("speaker_norm", False))
+    stats = speaker_stats(X, speakers) if speaker_norm else {}  # each speaker's own audio, never a label
+    if speaker_norm:
+        X = standardize_by_speaker(X, speakers, stats=stats)
+    tr, va, te = split.train, split.val, split.test
+
+    estimator = build_estimator(model_cfg)
+    select = model_cfg.get("select")
+    grid = OmegaConf.to_container(select, resolve=True) if select else {}
+    n_jobs = int(model_cfg.get("n_jobs", -1) or -1)
+    ids = manifest["utterance_id"].astype(str).to_numpy()
+    # OpenMP/BLAS pools (HistGradientBoosting, XGBoost, numpy) otherwise take every core, whatever
+    # model.n_jobs says; on a shared machine their idle spinning slows a fit down many times
+    with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
+        started = time.perf_counter()
+        model, selected, records = select_on_validation(
+            estimator, grid, X[tr], y[tr], X[va], y[va], n_classes, loggers,
+            class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed,
+        )  # fmt: skip
+        fitted = time.perf_counter() - started
+        started = time.perf_counter()
+        val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
+        val = Predictions(list(ids[va]), y[va], val_probs)
+        test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
+        predicted = time.perf_counter() - started
+
+    extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
+    if grid:
+        extra["select/params"] = _jsonable(selected)
+        extra["select/candidates"] = _jsonable(records)
+    kept = model.named_steps["drop_constant"].get_support()
+    extra["model/n_features"] = int(X.shape[1])
+    extra["model/n_features_used"] = int(kept.sum())
+    if len(va):
+        val_metrics = classification_metrics(y[va], val.pred, data.classes, "val")
+        for lg in loggers:
+            lg.log_metrics({k: val_metrics[k] for k in ("val/wa", "val/ua", "val/macro_f1")})
+
+    SklearnModel(
+        pipeline=model,
+        classes=list(data.classes),
+        feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
+        speaker_norm=speaker_norm,
+        speaker_stats=stats,
+        features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
+        info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
+    ).save(out / MODEL_FILE)
+    log.info("%s: fit %.1fs on %d utterances, %d features (%d used)", model_cfg.get("name"), fitted, len(tr), X.shape[1], kept.sum())
+    return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
+
+
+def predict_proba(cfg: DictConfig, run_dir: str | Path, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+    """Probabilities `(N, n_classes)` of a finished run's model for `features` (rows of `manifest`).
+
+    The `evaluate.py` entry for this family. Loads `model.joblib`: trusted runs only (a pickle).
+    """
+    model = load_model(run_dir)
+    speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
+    return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers)
+
+
+def _versions() -> dict[str, str]:
+    """Library versions recorded with the model (a pickle loads reliably only under the same ones)."""
+    import sklearn
+
+    versions = {"sklearn": sklearn.__version__}
+    try:
+        import xgboost
+
+        versions["xgboost"] = xgboost.__version__
+    except ImportError:
+        pass
+    return versions
