@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ser.loggers import build_loggers
+from ser.metrics import classification_metrics
 from ser.pipeline import prepare_fold
 from ser.runs import write_run
 
@@ -56,6 +58,9 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     result = family_fit(cfg.model.family)(cfg, data, out, loggers)
+    if rank_zero_only.rank != 0:  # DDP worker processes: rank 0 alone writes the run and prints
+        return {**classification_metrics(result.val.target, result.val.pred, data.classes, "val"),
+                **classification_metrics(result.test.target, result.test.pred, data.classes, "test")}
     result.times = {"data": prepared, **result.times}
     info = {
         "model": cfg.model.name,

@@ -132,7 +132,8 @@ def test_config_fits_predicts_and_reloads_identically(name: str, fold: FoldData,
 
     model = load_model(tmp_path)
     X = fold.features.matrix()[fold.split.test]
-    np.testing.assert_array_equal(model.predict_proba(X), result.test.probs)
+    speakers = fold.manifest["speaker"].to_numpy()[fold.split.test] if model.speaker_norm else None
+    np.testing.assert_array_equal(model.predict_proba(X, speakers=speakers), result.test.probs)
     assert model.classes == CLASSES and len(model.feature_names) == X.shape[1]
 
 

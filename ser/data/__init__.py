@@ -1,0 +1,15 @@
+"""LightningDataModules, one per feature view, built on a prepared fold (or the training config).
+
+- `SpectrogramDataModule` (logmel): random crops in training, averaged sliding windows at evaluation;
+- `VectorDataModule` (acoustic): one standardised vector per utterance;
+- `SequenceDataModule` (sequence): padded frame sequences with lengths.
+
+Batches are dicts: `x`, `y`, and where needed `lengths` (sequences) or `owner` (evaluation windows).
+"""
+
+from ser.data.base import FoldDataModule
+from ser.data.sequence import SequenceDataModule
+from ser.data.spectrogram import SpectrogramDataModule
+from ser.data.vector import VectorDataModule
+
+__all__ = ["FoldDataModule", "SequenceDataModule", "SpectrogramDataModule", "VectorDataModule"]

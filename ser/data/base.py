@@ -1,0 +1,241 @@
+"""The common part of the three LightningDataModules: fold, normalisation, sampling, loaders.
+
+A data module works in one of two ways:
+- given a `FoldData` (what `train.py` does: `ser.pipeline.prepare_fold` already read the corpus,
+  applied the label set, extracted or loaded the features and made the split), `prepare_data` has
+  nothing to do;
+- given the whole Hydra `cfg` instead (notebooks, standalone use), `prepare_data` reads the corpus and
+  fills the feature cache (once, on the first process only), and `setup` reads the fold back from the
+  cache on every process.
+
+`setup` is idempotent: the arrays, normalised with statistics fit on the training part only, are built
+once, however many times Lightning calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from ser.pipeline import FoldData
+
+log = logging.getLogger(__name__)
+
+NORMALIZE = ("global", "speaker", "none")
+
+
+def feature_stats(arrays: Sequence[np.ndarray], feature_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each feature over every frame of `arrays` (NaN ignored)."""
+    frames = np.concatenate(
+        [np.moveaxis(a, feature_axis, -1).reshape(-1, a.shape[feature_axis]) for a in arrays]
+    )
+    mean = np.nan_to_num(np.nanmean(frames.astype(np.float64), axis=0))
+    std = np.nanstd(frames.astype(np.float64), axis=0)
+    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+    return mean, std
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_axis: int) -> np.ndarray:
+    """`(x - mean) / std` along `feature_axis`; NaN (undefined features) becomes 0, the mean."""
+    shape = [1] * x.ndim
+    shape[feature_axis] = -1
+    out = (x - mean.reshape(shape)) / std.reshape(shape)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+class FoldDataModule(L.LightningDataModule):
+    """Base of the view-specific data modules; subclasses define datasets, collate and net inputs.
+
+    Args:
+        fold: the prepared fold (manifest, classes, split, features); or None with `cfg`.
+        cfg: the full training config, used when `fold` is None.
+        batch_size: training batch size; `eval_batch_size` defaults to it.
+        num_workers: DataLoader worker processes (0: load in the training process).
+        balanced_sampling: draw training batches with probability inverse to class frequency.
+        normalize: `global` (per-feature mean/std over the training part), `speaker` (each speaker
+            standardised by their own statistics, `ser.normalize`), or `none`.
+        augment: False switches off every training augmentation of the view (random crops stay).
+        stats: normalisation statistics saved by a trained model (`stats_dict()`); given, they are
+            used instead of fitting new ones (inference on new data).
+    """
+
+    feature_axis: int = -1  # the axis of a per-utterance array that holds the features
+    view: str = ""
+
+    def __init__(
+        self,
+        fold: FoldData | None = None,
+        cfg: DictConfig | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        balanced_sampling: bool = False,
+        normalize: str = "global",
+        augment: bool = True,
+        stats: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if fold is None and cfg is None:
+            raise ValueError(f"{type(self).__name__} needs a prepared fold or the training config")
+        if normalize not in NORMALIZE:
+            raise ValueError(f"data.normalize={normalize!r}: choose one of {', '.join(NORMALIZE)}")
+        self.fold = fold
+        self.cfg = cfg
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.balanced_sampling = bool(balanced_sampling)
+        self.normalize = normalize
+        self.augment = bool(augment)
+        self.arrays: list[np.ndarray] | None = None
+        self.targets: np.ndarray | None = None
+        self.stats: tuple[np.ndarray, np.ndarray] | None = None
+        if stats is not None and stats.get("mean") is not None:
+            self.stats = (
+                np.asarray(stats["mean"], dtype=np.float64),
+                np.asarray(stats["std"], dtype=np.float64),
+            )
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def prepare_data(self) -> None:
+        """Fill the feature cache (first process only); nothing to do when given a fold."""
+        if self.fold is not None:
+            return
+        from ser.pipeline import extract_features, load_labelled
+
+        labelled, _ = load_labelled(self.cfg)
+        extract_features(self.cfg, labelled)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the fold (from the cache) and normalise it; a no-op after the first call."""
+        if self.arrays is not None:
+            return
+        if self.fold is None:
+            from ser.pipeline import prepare_fold
+
+            self.fold = prepare_fold(self.cfg)
+        fold = self.fold
+        # New audio has no reference label: its targets are placeholders that nothing reads.
+        targets = fold.manifest["target"] if "target" in fold.manifest else np.zeros(len(fold.manifest))
+        self.targets = np.asarray(targets).astype(np.int64)
+        data = [np.asarray(a, dtype=np.float32) for a in fold.features.data]
+        self.arrays = self._normalised(
+            data, fold.split.train, fold.manifest["speaker"].astype(str).to_numpy()
+        )
+        log.info(
+            "%s data: %d train, %d val, %d test utterances, normalize=%s",
+            self.view,
+            len(fold.split.train),
+            len(fold.split.val),
+            len(fold.split.test),
+            self.normalize,
+        )
+
+    def _normalised(
+        self, data: list[np.ndarray], train: np.ndarray, speakers: np.ndarray
+    ) -> list[np.ndarray]:
+        if self.normalize == "none":
+            return [np.nan_to_num(a) for a in data]
+        if self.normalize == "speaker":
+            from ser.normalize import standardize_by_speaker
+
+            out = standardize_by_speaker(data, speakers, feature_axis=self.feature_axis)
+            return [np.nan_to_num(a) for a in out]
+        # Statistics from the training utterances only: validation and test never leak into them.
+        if self.stats is None:
+            self.stats = feature_stats([data[i] for i in train], self.feature_axis)
+        return [standardize(a, *self.stats, self.feature_axis) for a in data]
+
+    def stats_dict(self) -> dict[str, Any]:
+        """The normalisation as plain lists, to store with the model."""
+        mean, std = self.stats if self.stats is not None else (None, None)
+        return {
+            "normalize": self.normalize,
+            "mean": None if mean is None else mean.tolist(),
+            "std": None if std is None else std.tolist(),
+        }
+
+    # ------------------------------------------------------------------ what the nets and the loss need
+    @property
+    def classes(self) -> list[str]:
+        return list(self._fold().classes)
+
+    def _fold(self) -> FoldData:
+        if self.fold is None:
+            raise RuntimeError("call setup() first")
+        return self.fold
+
+    def net_inputs(self) -> dict[str, Any]:
+        """Size arguments the net needs besides `n_classes` (e.g. `input_dim`)."""
+        return {}
+
+    def class_counts(self) -> np.ndarray:
+        """Training utterances per class."""
+        return np.bincount(self.targets[self._fold().split.train], minlength=len(self.classes))
+
+    def class_weights(self) -> list[float]:
+        """Inverse training frequency, scaled to mean 1 over the classes (`N / (C * n_c)`)."""
+        counts = self.class_counts().astype(float)
+        return (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
+
+    # ------------------------------------------------------------------ datasets and loaders
+    def train_dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    def eval_dataset(self, rows: np.ndarray) -> Dataset:
+        raise NotImplementedError
+
+    def collate_train(self, items: list) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def collate_eval(self, items: list) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _loader(self, dataset: Dataset, batch_size: int, collate, train: bool) -> DataLoader:
+        sampler = None
+        if train and self.balanced_sampling:
+            y = self.targets[self._fold().split.train]
+            weights = 1.0 / np.bincount(y, minlength=len(self.classes))[y]
+            generator = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
+            sampler = WeightedRandomSampler(
+                torch.as_tensor(weights, dtype=torch.double), len(y), generator=generator
+            )
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            drop_last=train and len(dataset) > batch_size,  # a batch of 1 breaks batch norm
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_dataset(), self.batch_size, self.collate_train, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.rows_dataloader(self._fold().split.val)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.rows_dataloader(self._fold().split.test)
+
+    def rows_dataloader(self, rows: np.ndarray) -> DataLoader:
+        """An evaluation loader over the given manifest rows, in their order (no augmentation)."""
+        return self._loader(
+            self.eval_dataset(np.asarray(rows)), self.eval_batch_size, self.collate_eval, train=False
+        )
+
+
+def stack_targets(items: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+    return torch.tensor([int(it["y"]) for it in items], dtype=torch.long)

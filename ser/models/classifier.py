@@ -1,0 +1,207 @@
+"""`EmotionClassifier`: the one LightningModule that trains every net.
+
+It owns what is common to all nets: the cross-entropy loss (class weights, label smoothing), the SER
+metrics per stage (WA, UA, macro-F1 from one confusion matrix, so UA and F1 average over the classes
+present in that stage's labels as DESIGN.md asks), best-validation tracking, and the optimizer and
+scheduler built from the `optim` and `scheduler` config groups.
+
+Batches are dicts (see `ser.data`): `x` the inputs, `y` the targets, optionally `lengths` (frame
+sequences) and `owner` (sliding windows at evaluation: window i belongs to utterance `owner[i]`; the
+logits of an utterance's windows are averaged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torchmetrics import MaxMetric, Metric
+
+STAGES = ("train", "val", "test")
+
+
+class SERMetrics(Metric):
+    """WA, UA and macro-F1 from an accumulated confusion matrix (summed across DDP processes).
+
+    WA is accuracy; UA the mean recall and macro-F1 the mean F1 over the classes present in the
+    targets seen (torchmetrics' macro averages would count a class that is only predicted, never
+    present, as a zero).
+    """
+
+    full_state_update = False
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.add_state(
+            "cm", default=torch.zeros(n_classes, n_classes, dtype=torch.long), dist_reduce_fx="sum"
+        )
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        """`preds`: predicted class indices or `(N, C)` logits; `target`: class indices."""
+        if preds.ndim == 2:
+            preds = preds.argmax(dim=1)
+        idx = target.long() * self.n_classes + preds.long()
+        self.cm += torch.bincount(idx, minlength=self.n_classes**2).reshape(self.n_classes, self.n_classes)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        cm = self.cm.double()
+        support, predicted, tp = cm.sum(dim=1), cm.sum(dim=0), cm.diagonal()
+        present = support > 0
+        recall = tp[present] / support[present]
+        f1 = 2 * tp[present] / (support[present] + predicted[present])
+        total = cm.sum().clamp_min(1)
+        return {"wa": (tp.sum() / total).float(), "ua": recall.mean().float(), "macro_f1": f1.mean().float()}
+
+
+def utterance_logits(logits: torch.Tensor, owner: torch.Tensor, n_utterances: int) -> torch.Tensor:
+    """Average window logits per utterance (`owner[i]` is the utterance of window i)."""
+    sums = torch.zeros(n_utterances, logits.shape[1], dtype=logits.dtype, device=logits.device)
+    sums.index_add_(0, owner, logits)
+    counts = torch.bincount(owner, minlength=n_utterances).clamp_min(1).to(logits.dtype)
+    return sums / counts[:, None]
+
+
+def _plain(node: Any) -> Any:
+    """A config node as plain containers, so checkpoints hold no OmegaConf objects."""
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+class EmotionClassifier(L.LightningModule):
+    """Train any `net` that maps a batch's `x` (and `lengths`) to class logits.
+
+    Args:
+        net: the `nn.Module` (not saved in hparams; the checkpoint's state dict holds its weights).
+        classes: class names in target order.
+        optimizer: an `optim/*.yaml` node (`_target_` + arguments, without params).
+        scheduler: a `scheduler/*.yaml` node or None; keys `interval` and `monitor` are read here.
+        class_weights: cross-entropy weight per class (e.g. inverse training frequency) or None.
+        label_smoothing: cross-entropy label smoothing.
+        net_inputs: the size arguments the net was built with (e.g. `input_dim`), kept for reloading.
+        data_stats: the data module's normalisation (`normalize`, `mean`, `std`), kept for inference.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        classes: Sequence[str],
+        optimizer: Mapping | None = None,
+        scheduler: Mapping | None = None,
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        net_inputs: Mapping[str, Any] | None = None,
+        data_stats: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "classes": list(classes),
+                "optimizer": _plain(optimizer),
+                "scheduler": _plain(scheduler),
+                "class_weights": None if class_weights is None else [float(w) for w in class_weights],
+                "label_smoothing": float(label_smoothing),
+                # what rebuilding the net and its inputs for inference needs (plain lists: the
+                # checkpoint loads with weights_only=True)
+                "net_inputs": dict(net_inputs or {}),
+                "data_stats": None if data_stats is None else dict(data_stats),
+            }
+        )
+        self.net = net
+        n = len(classes)
+        weight = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.register_buffer("class_weight", weight, persistent=False)
+        # ModuleDict keys must not shadow nn.Module attributes ("train"), hence the suffix.
+        self.metrics = nn.ModuleDict({f"{stage}_metrics": SERMetrics(n) for stage in STAGES})
+        self.val_ua_best = MaxMetric()
+
+    # ------------------------------------------------------------------ forward and steps
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Utterance-level logits of a batch."""
+        lengths = batch.get("lengths")
+        logits = self.net(batch["x"]) if lengths is None else self.net(batch["x"], lengths)
+        owner = batch.get("owner")
+        if owner is not None:
+            logits = utterance_logits(logits, owner, len(batch["y"]))
+        return logits
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.float(), target, weight=self.class_weight, label_smoothing=self.hparams.label_smoothing
+        )
+
+    def _step(self, batch: Mapping[str, torch.Tensor], stage: str) -> torch.Tensor:
+        logits = self(batch)
+        loss = self.loss(logits, batch["y"])
+        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["y"])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(batch["y"]),
+            sync_dist=stage != "train",
+        )
+        return loss
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return torch.softmax(self(batch).float(), dim=1)
+
+    # ------------------------------------------------------------------ epoch ends: metrics
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        values = self.metrics[f"{stage}_metrics"].compute()
+        self.metrics[f"{stage}_metrics"].reset()
+        # The values are already global (the metric state is summed across processes); sync_dist only
+        # tells Lightning so, at the cost of one all-reduce per epoch under DDP.
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=True)
+        return values
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation epoch must not count as the best one.
+        self.val_ua_best.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_epoch("val")
+        if not self.trainer.sanity_checking:
+            self.val_ua_best.update(values["ua"])
+            self.log("val/ua_best", self.val_ua_best.compute(), sync_dist=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # ------------------------------------------------------------------ optimization
+    def configure_optimizers(self) -> Any:
+        opt_cfg = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
+        opt_cfg.pop("_partial_", None)
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = instantiate(opt_cfg, params=params)
+        sched_cfg = dict(self.hparams.scheduler or {})
+        if not sched_cfg.get("_target_"):
+            return optimizer
+        interval = sched_cfg.pop("interval", "epoch")
+        monitor = sched_cfg.pop("monitor", "val/ua")
+        sched_cfg.pop("_partial_", None)
+        scheduler = instantiate(sched_cfg, optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": monitor},
+        }

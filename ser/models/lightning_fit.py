@@ -1,0 +1,203 @@
+"""`fit` for `model.family: lightning`: train a net with Lightning on one fold, test its best checkpoint.
+
+`ser.train.train` calls it with the prepared fold and the experiment loggers; it returns the
+validation and test probabilities (from the best-validation checkpoint) for the run artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.data import DataLoader
+
+from ser.data.base import FoldDataModule
+from ser.models.classifier import EmotionClassifier
+from ser.pipeline import FoldData
+from ser.runs import METRICS, FitResult, Predictions
+from ser.splits import Split
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def build_datamodule(cfg: DictConfig, fold: FoldData | None = None, **extra) -> FoldDataModule:
+    """The model config's data module (`data:`) on a prepared fold, or on the config alone."""
+    if "data" not in cfg or cfg.data is None:
+        raise ValueError(
+            f"model={cfg.model.name} has no `data:` node: a lightning model config must name its data module"
+        )
+    # Hydra would turn a dataclass argument into a config node: bind the fold after instantiation.
+    make = instantiate(cfg.data, _partial_=True, _convert_="all")
+    return make(fold=fold, **extra) if fold is not None else make(cfg=cfg, **extra)
+
+
+def class_weights_of(cfg: DictConfig, dm: FoldDataModule) -> list[float] | None:
+    """`model.class_weights`: `balanced` (inverse training frequency), an explicit list, or null."""
+    weights = cfg.model.get("class_weights")
+    if weights is None or weights is False:
+        return None
+    if weights == "balanced":
+        return dm.class_weights()
+    weights = list(weights)
+    if len(weights) != len(dm.classes):
+        raise ValueError(
+            f"model.class_weights has {len(weights)} entries for {len(dm.classes)} classes {dm.classes}"
+        )
+    return [float(w) for w in weights]
+
+
+def build_module(cfg: DictConfig, dm: FoldDataModule) -> EmotionClassifier:
+    """The net of `model.net` (sizes filled in from the data) inside the classifier."""
+    net_inputs = dm.net_inputs()
+    net = instantiate(cfg.model.net, n_classes=len(dm.classes), **net_inputs)
+    return EmotionClassifier(
+        net,
+        dm.classes,
+        net_inputs=net_inputs,
+        data_stats=dm.stats_dict(),
+        optimizer=cfg.get("optim"),
+        scheduler=cfg.get("scheduler"),
+        class_weights=class_weights_of(cfg, dm),
+        label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
+    )
+
+
+def build_callbacks(cfg: DictConfig, out_dir: Path, with_loggers: bool = True) -> list[L.Callback]:
+    """Every `_target_` node of `callbacks:`; checkpoints go to `<run>/checkpoints` unless set.
+
+    Without loggers (`logger=null`), callbacks that need one (learning-rate monitor) are left out.
+    """
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not isinstance(node, Mapping) or "_target_" not in node:
+            continue
+        if not with_loggers and node["_target_"].endswith("LearningRateMonitor"):
+            continue
+        node = node.copy()
+        if "ModelCheckpoint" in node["_target_"] and node.get("dirpath") is None:
+            with open_dict(node):
+                node.dirpath = str(out_dir / CHECKPOINT_DIR)
+        log.debug("callback %s: %s", name, OmegaConf.to_yaml(node))
+        callbacks.append(instantiate(node, _convert_="all"))
+    return callbacks
+
+
+def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list[L.Callback]) -> L.Trainer:
+    """The `trainer:` config with the callbacks and loggers (none: `logger=False`)."""
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=list(loggers) or False, default_root_dir=str(out_dir)
+    )
+
+
+@torch.no_grad()
+def predict_probs(module: EmotionClassifier, loader: DataLoader) -> np.ndarray:
+    """Class probabilities of every utterance of an (unshuffled) evaluation loader, in order."""
+    was_training = module.training
+    module.eval()
+    out = []
+    for batch in loader:
+        batch = {k: v.to(module.device) for k, v in batch.items()}
+        out.append(torch.softmax(module(batch).float(), dim=1).cpu().numpy())
+    module.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, len(module.hparams.classes)))
+
+
+def predictions(module: EmotionClassifier, dm: FoldDataModule, rows: np.ndarray) -> Predictions:
+    """`Predictions` for the given manifest rows."""
+    ids = dm.fold.manifest["utterance_id"].to_numpy()[rows].astype(str).tolist()
+    return Predictions(ids, dm.targets[rows], predict_probs(module, dm.rows_dataloader(rows)))
+
+
+def fit(cfg: DictConfig, data: FoldData, out_dir: Path, loggers: list) -> FitResult:
+    """Train on `data.split.train`, keep the best `val/ua` checkpoint, test it; return probabilities."""
+    out_dir = Path(out_dir)
+    dm = build_datamodule(cfg, data)
+    dm.setup("fit")
+    module = build_module(cfg, dm)
+    trainer = build_trainer(cfg, out_dir, loggers, build_callbacks(cfg, out_dir, bool(loggers)))
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    fitted = time.perf_counter()
+
+    ckpt = trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+    if best is None:  # fast_dev_run and runs without checkpointing: keep the final weights
+        best = str(out_dir / CHECKPOINT_DIR / "last.ckpt")
+        trainer.save_checkpoint(best)
+    # Testing the best checkpoint also loads its weights into `module` for the predictions below.
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    tested = time.perf_counter()
+
+    val = predictions(module, dm, data.split.val)
+    test = predictions(module, dm, data.split.test)
+    extra = {
+        "checkpoint": str(Path(best).relative_to(out_dir)) if Path(best).is_relative_to(out_dir) else best,
+        "epochs": int(trainer.current_epoch),
+        "best_val_ua_checkpoint": float(ckpt.best_model_score)
+        if ckpt is not None and ckpt.best_model_score is not None
+        else None,
+        "n_parameters": int(sum(p.numel() for p in module.net.parameters())),
+    }
+    times = {"fit": fitted - started, "test": tested - fitted, "predict": time.perf_counter() - tested}
+    log.info("fit %.1f s, best checkpoint %s", times["fit"], best)
+    return FitResult(val=val, test=test, times=times, extra=extra)
+
+
+# ---------------------------------------------------------------------- reloading a finished run
+def checkpoint_of(run_dir: str | Path) -> Path:
+    """The checkpoint a run's metrics name (its best one), else `checkpoints/best.ckpt` or `last.ckpt`."""
+    run = Path(run_dir)
+    candidates = []
+    metrics = run / METRICS
+    if metrics.is_file():
+        named = json.loads(metrics.read_text()).get("checkpoint")
+        if named:
+            candidates.append(run / named)
+    candidates += [run / CHECKPOINT_DIR / "best.ckpt", run / CHECKPOINT_DIR / "last.ckpt"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"{run} has no checkpoint ({', '.join(str(c) for c in candidates)}): is it a lightning run?"
+    )
+
+
+def load_classifier(cfg: DictConfig, run_dir: str | Path) -> EmotionClassifier:
+    """The trained classifier of a run, rebuilt from its config and loaded with `weights_only=True`."""
+    state = torch.load(checkpoint_of(run_dir), map_location="cpu", weights_only=True)
+    hp = state["hyper_parameters"]
+    net = instantiate(cfg.model.net, n_classes=len(hp["classes"]), **hp.get("net_inputs", {}))
+    module = EmotionClassifier(
+        net, hp["classes"], net_inputs=hp.get("net_inputs"), data_stats=hp.get("data_stats")
+    )
+    module.load_state_dict(state["state_dict"])
+    return module.eval()
+
+
+def predict_proba(cfg: DictConfig, run_dir: str | Path, manifest: pd.DataFrame, features) -> np.ndarray:
+    """Probabilities `(N, n_classes)` of a run's model for `features` (rows of `manifest`), for `evaluate.py`.
+
+    The inputs go through the run's own evaluation path: the training normalisation statistics saved
+    in the checkpoint (or per-speaker statistics of these rows for `normalize: speaker`), the same
+    sliding windows or whole sequences.
+    """
+    module = load_classifier(cfg, run_dir)
+    rows = np.arange(len(manifest))
+    split = Split("predict", 0, 0, rows[:0], rows[:0], rows, ())
+    fold = FoldData(manifest.reset_index(drop=True), list(module.hparams.classes), split, features)
+    dm = build_datamodule(cfg, fold, stats=module.hparams.data_stats)
+    dm.num_workers = 0
+    dm.setup("predict")
+    return predict_probs(module, dm.rows_dataloader(rows))

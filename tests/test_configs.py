@@ -1,0 +1,170 @@
+"""Every config in `conf/` composes, and the pieces it names instantiate."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml"))
+GROUPS = sorted((str(p.parent.relative_to(CONF)), p.stem) for p in CONF.rglob("*.yaml") if p.parent != CONF)
+LIGHTNING_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
+HAS_OPTUNA = importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
+
+
+@pytest.fixture(autouse=True)
+def reset_hydra():
+    """Leave no Hydra state behind: `ser.train.output_dir` would follow a stale HydraConfig."""
+    yield
+    HydraConfig.instance().cfg = None  # type: ignore[assignment]
+    GlobalHydra.instance().clear()
+
+
+def compose_cfg(overrides: list[str], config_name: str = "train", hydra: bool = False) -> DictConfig:
+    """Compose like `python train.py OVERRIDES`; `${hydra:...}` resolves to a dummy run directory."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "outputs/composed"
+    HydraConfig.instance().set_config(cfg)
+    if not hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+@pytest.mark.parametrize("name", PRIMARY)
+def test_primary_configs_compose(name: str) -> None:
+    cfg = compose_cfg([], name)
+    assert isinstance(cfg, DictConfig) and len(cfg) > 0
+
+
+@pytest.mark.parametrize(("group", "option"), GROUPS, ids=[f"{g}={o}" for g, o in GROUPS])
+def test_every_group_option_composes(group: str, option: str) -> None:
+    if "optuna" in option and not HAS_OPTUNA:
+        pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
+    cfg = compose_cfg([f"{group}={option}"], hydra=True)
+    if group.startswith("hydra/"):
+        assert cfg.hydra.launcher._target_
+    elif group == "model":
+        assert cfg.model.family in ("lightning", "sklearn")
+    # Everything resolves (interpolations to missing keys would raise here), except Hydra's own
+    # runtime values and the corpus paths a user must give.
+    for key in cfg:
+        if key not in ("hydra", "corpus") and isinstance(cfg[key], DictConfig):
+            OmegaConf.to_container(cfg[key], resolve=True)
+
+
+@pytest.mark.parametrize("model", LIGHTNING_MODELS)
+def test_lightning_model_configs_pick_their_view_and_build(model: str) -> None:
+    cfg = compose_cfg([f"model={model}"])
+    views = {
+        "cnn": "logmel",
+        "resnet18": "logmel",
+        "resnet34": "logmel",
+        "dnn": "acoustic",
+        "lstm": "sequence",
+    }
+    assert cfg.features.view == views[model]
+    assert cfg.model.family == "lightning" and cfg.data._target_.startswith("ser.data.")
+    sizes = {"input_dim": 20} if views[model] != "logmel" else {}
+    net = instantiate(cfg.model.net, n_classes=4, **sizes).eval()
+    x = {
+        "logmel": torch.randn(2, 1, 64, 50),
+        "acoustic": torch.randn(2, 20),
+        "sequence": torch.randn(2, 30, 20),
+    }
+    assert net(x[views[model]]).shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("optim", "scheduler"), [("sgd", "step"), ("adam", "cosine"), ("adamw", "plateau"), ("sgd", "none")]
+)
+def test_optimizers_and_schedulers_instantiate(optim: str, scheduler: str) -> None:
+    from ser.models.classifier import EmotionClassifier
+    from ser.models.nets import DNN
+
+    cfg = compose_cfg([f"optim={optim}", f"scheduler={scheduler}", "model=dnn"])
+    module = EmotionClassifier(DNN(4, 8), ["a", "b", "c", "d"], cfg.optim, cfg.scheduler)
+    out = module.configure_optimizers()
+    optimizer = out["optimizer"] if isinstance(out, dict) else out
+    assert type(optimizer).__name__.lower() == optim
+    if scheduler == "none":
+        assert not isinstance(out, dict)
+    else:
+        assert out["lr_scheduler"]["monitor"] == "val/ua"
+        assert type(out["lr_scheduler"]["scheduler"]).__module__ == "torch.optim.lr_scheduler"
+
+
+@pytest.mark.parametrize("trainer", ["default", "cpu", "ddp_cpu"])
+def test_trainer_and_callbacks_instantiate(trainer: str, tmp_path: Path) -> None:
+    from ser.models.lightning_fit import build_callbacks
+
+    cfg = compose_cfg([f"trainer={trainer}"])
+    callbacks = build_callbacks(cfg, tmp_path)
+    assert {type(c).__name__ for c in callbacks} >= {
+        "ModelCheckpoint",
+        "EarlyStopping",
+        "LearningRateMonitor",
+    }
+    instance = instantiate(cfg.trainer, callbacks=callbacks, logger=False, default_root_dir=str(tmp_path))
+    assert instance.max_epochs == cfg.trainer.max_epochs
+
+
+def test_gpu_trainers_ask_for_mixed_precision_and_ddp() -> None:
+    assert compose_cfg(["trainer=gpu"]).trainer.precision == "16-mixed"
+    ddp = compose_cfg(["trainer=ddp"]).trainer
+    assert ddp.strategy == "ddp" and ddp.sync_batchnorm and ddp.num_nodes == 1
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_experiments_override_model_and_optimizer(experiment: str) -> None:
+    cfg = compose_cfg([f"experiment={experiment}"])
+    assert cfg.task_name == experiment
+    if experiment == "notebook_resnet34_sgd":
+        assert cfg.model.name == "resnet34" and cfg.optim._target_ == "torch.optim.SGD"
+        assert cfg.split.method == "loso" and cfg.callbacks.finetune.unfreeze == ["layer4"]
+        assert cfg.features.view == "logmel"
+
+
+@pytest.mark.parametrize(
+    ("debug", "model"),
+    [("fast_dev_run", "lstm"), ("overfit", "cnn"), ("overfit", "dnn"), ("limit", "resnet18")],
+)
+def test_debug_presets_build_their_data_module(debug: str, model: str) -> None:
+    from ser.models.lightning_fit import build_datamodule
+
+    cfg = compose_cfg([f"model={model}", f"debug={debug}"])
+    assert cfg.trainer.accelerator == "cpu"
+    # The data node must be accepted by the module's constructor (no stray keys).
+    dm = build_datamodule(cfg, fold=object())  # type: ignore[arg-type]
+    assert dm.batch_size == cfg.data.batch_size
+
+
+def test_standard_overrides() -> None:
+    cfg = compose_cfg(
+        ["trainer.max_epochs=3", "seed=5", "corpus=emodb", "labels=emodb7", "split=speaker_kfold", "split.fold=2",
+         "hydra.run.dir=/tmp/somewhere"],
+        hydra=True,
+    )  # fmt: skip
+    assert cfg.trainer.max_epochs == 3 and cfg.seed == 5 and cfg.split.fold == 2
+    assert cfg.corpus.name == "emodb" and cfg.labels.name == "emodb7" and cfg.split.method == "speaker_kfold"
+    assert cfg.hydra.run.dir == "/tmp/somewhere"
+    assert "sweep_summary" in cfg.hydra.callbacks
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_slurm", "local_parallel", "slurm"])
+def test_plugin_launchers_compose(launcher: str) -> None:
+    """The launchers the plugins provide (`joblib`, `submitit_slurm`) and ours built on them."""
+    cfg = compose_cfg([f"hydra/launcher={launcher}"], hydra=True)
+    target = cfg.hydra.launcher._target_
+    assert ("Joblib" in target) if launcher in ("joblib", "local_parallel") else ("Slurm" in target)

@@ -1,0 +1,193 @@
+"""The neural training path end to end on a small demo corpus: `train(cfg)` with composed configs.
+
+Every test composes the real `conf/` with `hydra.compose`, on a demo corpus of 12 utterances per
+speaker and a feature cache shared by the session, so features are extracted once per view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ser.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+NETS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: as fast for these tiny batches, and immune to CPU oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def reset_hydra():
+    """Leave no Hydra state behind: `ser.train.output_dir` would follow a stale HydraConfig."""
+    yield
+    HydraConfig.instance().cfg = None  # type: ignore[assignment]
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ser_cache")
+
+
+def small(cache_dir: Path) -> list[str]:
+    """Overrides for a small, quick CPU run."""
+    return [
+        f"paths.cache_dir={cache_dir}",
+        "++corpus.utterances_per_speaker=12",
+        "jobs=1",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "logger=csv",
+    ]
+
+
+def compose_train(overrides: list[str], out_dir: Path) -> DictConfig:
+    """Compose `conf/train.yaml` as `python train.py` would, with its run directory set to `out_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def run(overrides: list[str], out_dir: Path) -> dict:
+    """`train(cfg)` into `out_dir`, which gets `.hydra/config.yaml` as under `python train.py`."""
+    cfg = compose_train(overrides, out_dir)
+    (out_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / ".hydra" / "config.yaml")
+    return train(cfg)
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_fast_dev_run_every_net(net: str, cache_dir: Path, tmp_path: Path) -> None:
+    tiny = ["data.batch_size=8"] + (["data.max_frames=100"] if net == "lstm" else [])
+    metrics = run([*small(cache_dir), f"model={net}", "debug=fast_dev_run", *tiny], tmp_path)
+    for key in ("test/wa", "test/ua", "test/macro_f1"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["model"] == net
+    frame = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(frame) == metrics["test/n"] > 0
+    probs = frame[[c for c in frame.columns if c.startswith("prob_")]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (tmp_path / "val_predictions.csv").is_file() and (tmp_path / "confusion_matrix.png").is_file()
+    assert (tmp_path / metrics["checkpoint"]).is_file()
+
+
+def test_resume_from_last_checkpoint(cache_dir: Path, tmp_path: Path) -> None:
+    base = [*small(cache_dir), "model=dnn", "callbacks.early_stopping=null"]
+    first = run([*base, "trainer.max_epochs=2"], tmp_path / "first")
+    assert first["epochs"] == 2
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    resumed = run([*base, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed")
+    assert resumed["epochs"] == 3
+    logged = pd.read_csv(tmp_path / "resumed" / "csv" / "metrics.csv")
+    # Only the third epoch (index 2) was trained again: epochs 0 and 1 came from the checkpoint.
+    assert set(logged.dropna(subset=["train/loss"])["epoch"].astype(int)) == {2}
+
+
+@pytest.mark.parametrize("net", ["dnn", "cnn"])
+def test_same_seed_same_metrics(net: str, cache_dir: Path, tmp_path: Path) -> None:
+    overrides = [
+        *small(cache_dir),
+        f"model={net}",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=3",
+        "seed=7",
+    ]
+    a = run(overrides, tmp_path / "a")
+    b = run(overrides, tmp_path / "b")
+    for key in ("val/ua", "test/wa", "test/ua", "test/macro_f1"):
+        assert a[key] == b[key]
+    pa = pd.read_csv(tmp_path / "a" / "predictions.csv")
+    pb = pd.read_csv(tmp_path / "b" / "predictions.csv")
+    pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_overfit_preset_fits_a_few_batches(cache_dir: Path, tmp_path: Path) -> None:
+    """debug=overfit: train and validate on the same 3 batches; the net must learn them."""
+    run([*small(cache_dir), "model=dnn", "debug=overfit", "trainer.max_epochs=40"], tmp_path)
+    logged = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    final = logged.dropna(subset=["train/wa"]).iloc[-1]
+    assert final["train/wa"] > 0.95
+
+
+def _python(args: list[str], env_extra: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_extra}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(cache_dir: Path, tmp_path: Path) -> None:
+    """trainer=ddp_cpu: two gloo processes train a few batches; rank 0 writes the run."""
+    out = tmp_path / "ddp"
+    proc = _python(
+        ["train.py", *small(cache_dir), "model=dnn", "trainer=ddp_cpu", "trainer.max_epochs=2",
+         "trainer.limit_train_batches=2", f"hydra.run.dir={out}"],
+        {}, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Rank 1 is connected" in proc.stdout + proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/ua"] <= 1.0 and metrics["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_default_training_reaches_ua_on_demo(tmp_path: Path) -> None:
+    """`python train.py` with no model arguments: test UA >= 0.6 on the full demo corpus."""
+    out = tmp_path / "default"
+    proc = _python(
+        ["train.py", f"paths.cache_dir={tmp_path / 'cache'}", "trainer.enable_progress_bar=false", f"hydra.run.dir={out}"],
+        {}, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test/ua"] >= 0.6, metrics
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=cnn", "trainer.limit_train_batches=2"],
+        ["model=lstm", "data.max_frames=100"],
+        ["model=dnn", "data.normalize=speaker"],
+    ],
+    ids=["cnn", "lstm", "dnn-speaker-norm"],
+)
+def test_evaluate_reloads_the_checkpoint_and_reproduces_the_metrics(
+    overrides: list[str], cache_dir: Path, tmp_path: Path
+) -> None:
+    """`ser.evaluate.reevaluate` rebuilds the net from the config and the weights-only checkpoint."""
+    from ser.evaluate import reevaluate
+
+    run([*small(cache_dir), *overrides, "trainer.max_epochs=1", "data.batch_size=8"], tmp_path / "run")
+    metrics = reevaluate(tmp_path / "run", tmp_path / "again")
+    assert metrics["matches_training"]
