@@ -24,7 +24,7 @@ def main(cfg: DictConfig) -> float:
     except (ValueError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(2)
-    return float(summary["ua_mean"])
+    return float(summary["test/ua_mean"])
 
 
 if __name__ == "__main__":

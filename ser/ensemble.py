@@ -175,8 +175,8 @@ def run_ensemble(cfg) -> dict:
     from omegaconf import OmegaConf
 
     from ser.loggers import build_loggers
-    from ser.reports import markdown_table
     from ser.runs import cv_summary, write_run
+    from ser.sweep_summary import to_markdown
     from ser.train import log_results_table, output_dir
 
     runs = list(cfg.runs) if OmegaConf.is_list(cfg.runs) or isinstance(cfg.runs, list) else [cfg.runs]
@@ -192,16 +192,16 @@ def run_ensemble(cfg) -> dict:
         metrics = write_run(fold_dir, result, fold_members[0].classes, fold, info)
         log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
         fold_dirs.append(fold_dir)
-    summary = cv_summary(fold_dirs)
+    summary = {"configuration": f"ensemble-{cfg.method}", **cv_summary(fold_dirs)}
     if len(by_fold) > 1:
-        table = pd.DataFrame([{"method": cfg.method, **{k: v for k, v in summary.items() if k != "folds"}}])
+        table = pd.DataFrame([summary])
         table.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(markdown_table(table))
+        (out / "summary.md").write_text(to_markdown(table))
     else:
         log_results_table(metrics, fold_members[0].classes)
     print(f"ensemble {cfg.method} of {len(by_fold[next(iter(by_fold))])} runs over {len(by_fold)} fold(s): "
-          f"UA {summary['ua_mean']:.3f} +- {summary['ua_std']:.3f}, WA {summary['wa_mean']:.3f} +- {summary['wa_std']:.3f}, "
-          f"pooled UA {summary['ua_pooled']:.3f} -> {out}")
+          f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
+          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f} -> {out}")
     _follow_inputs_on_wandb(cfg, [m.run_dir for m in members])
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:

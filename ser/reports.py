@@ -50,51 +50,19 @@ def markdown_table(frame, floatfmt: str = ".3f") -> str:
 
 # ---------------------------------------------------------------- leaderboards over runs and folds
 
-def configuration_of(run_dir: Path) -> str:
-    """Name a run's configuration: its Hydra overrides minus fold and seed, else its model name.
-
-    Runs that differ only by fold (or seed) belong to one configuration and are summarised together.
-    """
-    import yaml
-
-    from ser.runs import read_metrics
-
-    for overrides_file in (run_dir / ".hydra" / "overrides.yaml", run_dir.parent / ".hydra" / "overrides.yaml"):
-        if overrides_file.is_file():
-            overrides = yaml.safe_load(overrides_file.read_text()) or []
-            kept = [o for o in overrides if o.split("=")[0].lstrip("+~") not in ("split.fold", "seed", "hydra.run.dir")]
-            if kept:
-                return ",".join(sorted(kept))
-            break
-    return str(read_metrics(run_dir).get("model", run_dir.name))
-
-
 def leaderboard(run_dirs: list[Path]) -> tuple:
-    """One row per configuration: folds, mean +- std of WA/UA/macro-F1 and pooled UA, best first.
+    """One row per configuration (the multirun summary's table), best UA first, and the runs of each."""
+    from ser.sweep_summary import group_runs, summarize_runs
 
-    Returns (table, runs grouped by configuration).
-    """
-    import pandas as pd
-
-    from ser.runs import cv_summary
-
-    groups: dict[str, list[Path]] = {}
-    for run in run_dirs:
-        groups.setdefault(configuration_of(run), []).append(run)
-    rows = []
-    for name, runs in groups.items():
-        s = cv_summary(runs)
-        rows.append({"configuration": name, "folds": len(runs), **{k: v for k, v in s.items() if k not in ("n_runs", "folds")}})
-    table = pd.DataFrame(rows).sort_values("ua_mean", ascending=False, kind="stable").reset_index(drop=True)
-    return table, groups
+    return summarize_runs(run_dirs), group_runs(run_dirs)
 
 
 def plot_leaderboard(table, path: str | Path) -> Path:
     """Horizontal bars of UA (mean +- std over folds) per configuration, best on top."""
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(table)))
     y = np.arange(len(table))[::-1]
-    ax.barh(y, table["ua_mean"], xerr=table["ua_std"], color="tab:blue", alpha=0.8, capsize=3, label="UA")
-    ax.scatter(table["wa_mean"], y, color="black", marker="|", s=200, label="WA", zorder=3)
+    ax.barh(y, table["test/ua_mean"], xerr=table["test/ua_std"], color="tab:blue", alpha=0.8, capsize=3, label="UA")
+    ax.scatter(table["test/wa_mean"], y, color="black", marker="|", s=200, label="WA", zorder=3)
     ax.set_yticks(y, table["configuration"])
     ax.set_xlim(0, 1)
     ax.set_xlabel("test score (mean +- std over folds)")
@@ -158,12 +126,13 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
 
     from ser.metrics import classification_metrics
     from ser.runs import find_runs
+    from ser.sweep_summary import to_markdown
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table, groups = leaderboard(find_runs(paths))
     table.to_csv(out / "leaderboard.csv", index=False)
-    (out / "leaderboard.md").write_text(markdown_table(table))
+    (out / "leaderboard.md").write_text(to_markdown(table))
     plot_leaderboard(table, out / "leaderboard.png")
     recall_rows = []
     for i, name in enumerate(table["configuration"]):

@@ -132,31 +132,37 @@ def read_metrics(run_dir: str | Path) -> dict:
 
 
 SUMMARY_METRICS = ("test/wa", "test/ua", "test/macro_f1")
+# Per-run figures averaged over the runs (folds, seeds) of one configuration.
+PER_RUN = (*SUMMARY_METRICS, "val/ua")
 
 
 def cv_summary(run_dirs: list[str | Path]) -> dict:
-    """Cross-validation figures of one configuration's runs (one per fold).
+    """Cross-validation figures of one configuration's runs (one per fold or seed).
 
-    Gives the mean and std of the per-fold figures and the pooled figures over all folds'
-    predictions together (DESIGN.md asks for both).
+    Gives `<metric>_mean` and `<metric>_std` (sample std, 0 for one run) of the per-run figures in
+    `PER_RUN`, and `pooled/wa`, `pooled/ua`, `pooled/macro_f1` over all the runs' test predictions
+    together (DESIGN.md asks for both). The multirun summary, the reports and ensembles all use it.
     """
     import pandas as pd  # local: keeps this module light for readers that only need the names
 
-    per_fold = [read_metrics(d) for d in run_dirs]
+    per_run = [read_metrics(d) for d in run_dirs]
     frames, classes = [], None
     for d in run_dirs:
         frame, cls = read_predictions(Path(d) / PREDICTIONS)
         if classes is not None and cls != classes:
-            raise ValueError(f"class orders differ between runs: {d} has {cls}, expected {classes}")
+            raise ValueError(f"{d}: classes {cls} differ from the other runs' {classes}")
         classes = cls
         frames.append(frame)
     pooled = frame_to_predictions(pd.concat(frames, ignore_index=True), classes)
-    pooled_metrics = classification_metrics(pooled.target, pooled.pred, classes, "test")
-    out: dict = {"n_runs": len(run_dirs), "folds": sorted(int(m.get("fold", 0)) for m in per_fold)}
-    for key in SUMMARY_METRICS:
-        values = np.array([m[key] for m in per_fold], dtype=float)
-        name = key.split("/")[1]
-        out[f"{name}_mean"] = float(values.mean())
-        out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        out[f"{name}_pooled"] = pooled_metrics[key]
+    pooled_metrics = classification_metrics(pooled.target, pooled.pred, classes, "pooled")
+    out: dict = {
+        "model": str(per_run[0].get("model", "")),
+        "runs": len(run_dirs),
+        "folds": ",".join(str(f) for f in sorted({m.get("fold") for m in per_run}, key=str)),
+    }
+    for key in PER_RUN:
+        values = np.array([m[key] for m in per_run if isinstance(m.get(key), (int, float))], dtype=float)
+        out[f"{key}_mean"] = float(values.mean()) if len(values) else float("nan")
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out.update({k: pooled_metrics[k] for k in ("pooled/wa", "pooled/ua", "pooled/macro_f1", "pooled/n")})
     return out

@@ -16,33 +16,26 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from ser.metrics import classification_metrics
-from ser.runs import METRICS, PREDICTIONS, read_metrics, read_predictions
+from ser.runs import METRICS, cv_summary, find_runs
 
 log = logging.getLogger(__name__)
 
 # Overrides that vary within one configuration (folds and repetitions of it).
 IGNORED_KEYS = ("split.fold", "seed")
-PER_RUN = ("test/wa", "test/ua", "test/macro_f1", "val/ua")
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 
 
-def find_runs(sweep_dir: str | Path) -> list[Path]:
-    """Run directories (those with a `metrics.json`) under a sweep folder, sorted."""
-    return sorted(p.parent for p in Path(sweep_dir).rglob(METRICS))
-
-
 def run_overrides(run_dir: Path) -> list[str]:
     """The command-line overrides of a run (Hydra's `.hydra/overrides.yaml`; empty when absent)."""
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+    for path in (Path(run_dir) / ".hydra" / "overrides.yaml", Path(run_dir).parent / ".hydra" / "overrides.yaml"):
+        # the parent's: the fold folders of an ensemble share their ensemble run's overrides
+        if path.is_file():
+            return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+    return []
 
 
 def configuration_of(overrides: Iterable[str], ignored: Sequence[str] = IGNORED_KEYS) -> str:
@@ -55,47 +48,22 @@ def configuration_of(overrides: Iterable[str], ignored: Sequence[str] = IGNORED_
     return ",".join(sorted(kept)) or "(defaults)"
 
 
-def pooled_metrics(run_dirs: Sequence[Path]) -> dict[str, float]:
-    """WA, UA and macro-F1 over the test predictions of all the runs together."""
-    frames, classes = [], None
-    for run in run_dirs:
-        frame, run_classes = read_predictions(Path(run) / PREDICTIONS)
-        if classes is not None and run_classes != classes:
-            raise ValueError(f"{run}: classes {run_classes} differ from the other runs' {classes}")
-        classes = run_classes
-        frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True)
-    index = {c: i for i, c in enumerate(classes)}
-    m = classification_metrics(
-        frame["label"].map(index).to_numpy(), frame["pred"].map(index).to_numpy(), classes, "pooled"
-    )
-    return {k: m[k] for k in ("pooled/wa", "pooled/ua", "pooled/macro_f1", "pooled/n")}
-
-
 def summarize_runs(run_dirs: Sequence[str | Path], ignored: Sequence[str] = IGNORED_KEYS) -> pd.DataFrame:
     """One row per configuration: runs, folds, mean/std of the per-run metrics, pooled metrics."""
-    groups: dict[str, list[tuple[Path, dict]]] = {}
-    for run in map(Path, run_dirs):
-        groups.setdefault(configuration_of(run_overrides(run), ignored), []).append((run, read_metrics(run)))
-    rows = []
-    for config, runs in groups.items():
-        row: dict[str, Any] = {
-            "configuration": config,
-            "model": runs[0][1].get("model", ""),
-            "runs": len(runs),
-            "folds": ",".join(str(f) for f in sorted({m.get("fold") for _, m in runs}, key=str)),
-        }
-        for key in PER_RUN:
-            values = np.array([m[key] for _, m in runs if isinstance(m.get(key), (int, float))], dtype=float)
-            row[f"{key}_mean"] = float(values.mean()) if len(values) else float("nan")
-            # Sample standard deviation across folds (0 for a single run).
-            row[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        row.update(pooled_metrics([r for r, _ in runs]))
-        rows.append(row)
+    groups = group_runs(run_dirs, ignored)
+    rows = [{"configuration": config, **cv_summary(runs)} for config, runs in groups.items()]
     frame = pd.DataFrame(rows)
     if len(frame):
-        frame = frame.sort_values("test/ua_mean", ascending=False, ignore_index=True)
+        frame = frame.sort_values("test/ua_mean", ascending=False, ignore_index=True, kind="stable")
     return frame
+
+
+def group_runs(run_dirs: Sequence[str | Path], ignored: Sequence[str] = IGNORED_KEYS) -> dict[str, list[Path]]:
+    """Runs grouped by configuration (their overrides minus fold and seed), in the given order."""
+    groups: dict[str, list[Path]] = {}
+    for run in map(Path, run_dirs):
+        groups.setdefault(configuration_of(run_overrides(run), ignored), []).append(run)
+    return groups
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
@@ -118,8 +86,9 @@ def to_markdown(summary: pd.DataFrame) -> str:
 def write_summary(sweep_dir: str | Path, ignored: Sequence[str] = IGNORED_KEYS) -> pd.DataFrame | None:
     """Summarise every run under `sweep_dir` into `summary.csv` and `summary.md` there."""
     sweep_dir = Path(sweep_dir)
-    runs = find_runs(sweep_dir)
-    if not runs:
+    try:
+        runs = find_runs([sweep_dir])
+    except FileNotFoundError:
         log.warning("sweep summary: no run with %s under %s", METRICS, sweep_dir)
         return None
     summary = summarize_runs(runs, ignored)

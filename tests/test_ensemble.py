@@ -124,8 +124,9 @@ def test_multirun_folder_pools_fold_by_fold(tmp_path: Path) -> None:
     assert list(groups) == [1, 2] and all(len(ms) == 2 for ms in groups.values())
     summary = cv_summary([sweep / "cnn_fold1", sweep / "cnn_fold2"])
     per_fold = [pd.read_json(sweep / f"cnn_fold{f}" / "metrics.json", typ="series")["test/ua"] for f in (1, 2)]
-    assert summary["ua_mean"] == pytest.approx(np.mean(per_fold))
-    assert summary["folds"] == [1, 2]
+    assert summary["test/ua_mean"] == pytest.approx(np.mean(per_fold))
+    assert summary["test/ua_std"] == pytest.approx(np.std(per_fold, ddof=1))
+    assert summary["folds"] == "1,2" and summary["runs"] == 2
 
 
 def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -143,10 +144,10 @@ def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report_main([str(sweep), "--out", str(out)]) == 0
     board = pd.read_csv(out / "leaderboard.csv")
     assert sorted(board["configuration"]) == ["model=cnn", "model=svm"]
-    assert list(board["folds"]) == [2, 2]
-    assert board["ua_mean"].is_monotonic_decreasing
-    expected = cv_summary([sweep / "svm_fold1", sweep / "svm_fold2"])["ua_mean"]
-    assert board.set_index("configuration").loc["model=svm", "ua_mean"] == pytest.approx(expected)
+    assert list(board["runs"]) == [2, 2]
+    assert board["test/ua_mean"].is_monotonic_decreasing
+    expected = cv_summary([sweep / "svm_fold1", sweep / "svm_fold2"])["test/ua_mean"]
+    assert board.set_index("configuration").loc["model=svm", "test/ua_mean"] == pytest.approx(expected)
     for name in ("leaderboard.md", "leaderboard.png", "confusion_01.png", "confusion_02.png", "per_class_recall.csv"):
         assert (out / name).is_file(), name
     assert len(list(out.glob("curves_*.png"))) == 4
