@@ -191,3 +191,34 @@ def test_evaluate_reloads_the_checkpoint_and_reproduces_the_metrics(
     run([*small(cache_dir), *overrides, "trainer.max_epochs=1", "data.batch_size=8"], tmp_path / "run")
     metrics = reevaluate(tmp_path / "run", tmp_path / "again")
     assert metrics["matches_training"]
+
+
+def test_evaluate_predicts_new_audio_stereo_44k_and_long_files(cache_dir: Path, tmp_path: Path) -> None:
+    """`evaluate.py audio=...`: a stereo 44.1 kHz file (FLAC) scores like its mono downmix, and a long
+    file is analysed in windows whose probabilities are averaged."""
+    import soundfile as sf
+    import soxr
+
+    from ser.evaluate import predict_audio
+
+    run([*small(cache_dir), "model=dnn", "trainer.max_epochs=2"], tmp_path / "run")
+    cfg = OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml")
+    clips = sorted((Path(cfg.paths.cache_dir)).glob("demo-*/Session1/sentences/wav/*/*.wav"))[:6]
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    original, sr = sf.read(clips[0], dtype="float32")
+    at_44k = soxr.resample(original, sr, 44100)
+    sf.write(audio / "a_mono44k.wav", at_44k, 44100, subtype="FLOAT")
+    sf.write(audio / "b_stereo44k.flac", np.stack([1.1 * at_44k, 0.9 * at_44k], axis=1), 44100)
+    long = np.concatenate([sf.read(c, dtype="float32")[0] for c in clips])
+    sf.write(audio / "c_long.wav", long, sr)
+
+    table = predict_audio(tmp_path / "run", audio, tmp_path / "pred", window_s=4.0, hop_s=2.0)
+    assert (tmp_path / "pred" / "audio_predictions.csv").is_file()
+    assert [Path(f).name for f in table["file"]] == ["a_mono44k.wav", "b_stereo44k.flac", "c_long.wav"]
+    probs = table[[c for c in table.columns if c.startswith("prob_")]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs[1], probs[0], atol=0.02)
+    n_windows = len(np.arange(0.0, len(long) / sr - 4.0, 2.0)) + 1
+    assert list(table["windows"]) == [1, 1, n_windows] and n_windows >= 4
+    assert set(table["pred"]) <= {"neu", "hap", "sad", "ang"}
