@@ -23,8 +23,11 @@ from ser.runs import METRICS, cv_summary, find_runs
 
 log = logging.getLogger(__name__)
 
-# Overrides that vary within one configuration (folds and repetitions of it).
-IGNORED_KEYS = ("split.fold", "seed")
+# Overrides that vary within one configuration (folds and repetitions of it) or do not change results.
+IGNORED_KEYS = (
+    "split.fold", "seed", "jobs", "logger", "paths.cache_dir", "paths.output_dir",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary",
+)
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 
