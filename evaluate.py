@@ -8,7 +8,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ser.evaluate import predict_audio, reevaluate
+from ser.evaluate import log_like_inputs, predict_audio, reevaluate
 from ser.train import output_dir
 
 log = logging.getLogger(__name__)
@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> None:
     try:
         if cfg.audio:
-            predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.jobs)
+            table = predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.jobs)
+            log_like_inputs(cfg.get("logger"), cfg.run, {"predict/files": float(len(table))}, "predict")
         else:
-            reevaluate(cfg.run, output_dir(cfg))
+            metrics = reevaluate(cfg.run, output_dir(cfg))
+            numeric = {f"evaluate/{k}": v for k, v in metrics.items() if k.startswith(("test/", "val/"))}
+            log_like_inputs(cfg.get("logger"), cfg.run, numeric, "evaluate")
     except (ValueError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(2)

@@ -152,4 +152,23 @@ def predict_audio(run_dir: str | Path, audio: str | Path, out_dir: str | Path, w
     return table
 
 
-__all__ = ["audio_files", "load_run_config", "predict_audio", "reevaluate", "segment_manifest"]
+def log_like_inputs(logger_cfg: DictConfig | None, run_dir: str | Path, metrics: dict, job_type: str) -> None:
+    """Log evaluation results with the given loggers, as a run in the input run's project and group.
+
+    The logger configs are resolved against the input run's saved config, so W&B's project, group,
+    name and tags are the input run's own; `job_type` tells the evaluation apart.
+    """
+    from ser.loggers import build_loggers
+
+    if not logger_cfg:
+        return
+    merged = OmegaConf.merge(load_run_config(run_dir), {"logger": logger_cfg})
+    if "wandb" in merged.logger:
+        merged.logger.wandb.job_type = job_type
+    for lg in build_loggers(merged.logger):
+        lg.log_hyperparams({"evaluated_run": str(run_dir), "job_type": job_type})
+        lg.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        lg.save()
+
+
+__all__ = ["log_like_inputs", "audio_files", "load_run_config", "predict_audio", "reevaluate", "segment_manifest"]

@@ -153,3 +153,21 @@ def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(list(out.glob("curves_*.png"))) == 4
     assert "model=cnn" in capsys.readouterr().out
     assert report_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_evaluation_is_logged_under_the_input_runs_names(tmp_path: Path) -> None:
+    """Logger configs resolve against the evaluated run's config (W&B project/group/name likewise)."""
+    from omegaconf import OmegaConf
+
+    from ser.evaluate import log_like_inputs
+
+    run = fake_run(tmp_path / "run", 0)
+    (run / ".hydra").mkdir()
+    OmegaConf.save(OmegaConf.create({"model": {"name": "cnn"}, "run_group": "cnn-demo"}), run / ".hydra" / "config.yaml")
+    logger_cfg = OmegaConf.create(
+        {"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": str(tmp_path / "logs"),
+                 "name": "${model.name}-${run_group}", "version": ""}}
+    )  # fmt: skip
+    log_like_inputs(logger_cfg, run, {"evaluate/test/ua": 0.5}, "evaluate")
+    logged = pd.read_csv(tmp_path / "logs" / "cnn-cnn-demo" / "metrics.csv")
+    assert logged["evaluate/test/ua"].tolist() == [0.5]
