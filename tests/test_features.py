@@ -19,13 +19,7 @@ from ser.features.functionals import functionals
 SR = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors on a shared 2-core machine: extra intra-op threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _voice(seconds: float, f0: float = 140.0, seed: int = 0) -> np.ndarray:

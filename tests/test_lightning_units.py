@@ -23,13 +23,7 @@ from ser.splits import make_split
 CLASSES = ["neu", "hap", "sad", "ang"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: as fast for these tiny batches, and immune to CPU oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_fold(kind: str, n: int = 48, seed: int = 0) -> FoldData:

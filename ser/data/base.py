@@ -97,6 +97,7 @@ class FoldDataModule(L.LightningDataModule):
         self.normalize = normalize
         self.augment = bool(augment)
         self.arrays: list[np.ndarray] | None = None
+        self.tensors: list[torch.Tensor] | None = None  # the arrays as tensors (shared memory)
         self.targets: np.ndarray | None = None
         self.stats: tuple[np.ndarray, np.ndarray] | None = None
         if stats is not None and stats.get("mean") is not None:
@@ -131,6 +132,7 @@ class FoldDataModule(L.LightningDataModule):
         self.arrays = self._normalised(
             data, fold.split.train, fold.manifest["speaker"].astype(str).to_numpy()
         )
+        self.tensors = [torch.from_numpy(a) for a in self.arrays]
         log.info(
             "%s data: %d train, %d val, %d test utterances, normalize=%s",
             self.view,

@@ -83,12 +83,6 @@ class SequenceDataModule(FoldDataModule):
         super().__init__(*args, **kwargs)
         self.max_frames, self.noise_std = int(max_frames), float(noise_std)
         self.time_masks, self.time_width = int(time_masks), int(time_width)
-        self.tensors: list[torch.Tensor] | None = None
-
-    def setup(self, stage: str | None = None) -> None:
-        super().setup(stage)
-        if self.tensors is None:
-            self.tensors = [torch.from_numpy(a) for a in self.arrays]
 
     def net_inputs(self) -> dict[str, Any]:
         return {"input_dim": int(self.tensors[0].shape[1])}

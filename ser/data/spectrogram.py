@@ -153,12 +153,6 @@ class SpectrogramDataModule(FoldDataModule):
         self.eval_mode = eval_mode
         self.window_hop = int(window_hop or max(1, self.crop_frames // 2))
         self.spec_augment = dict(spec_augment) if spec_augment else None
-        self.tensors: list[torch.Tensor] | None = None
-
-    def setup(self, stage: str | None = None) -> None:
-        super().setup(stage)
-        if self.tensors is None:
-            self.tensors = [torch.from_numpy(a) for a in self.arrays]
 
     def net_inputs(self) -> dict[str, Any]:
         return {}
