@@ -74,7 +74,7 @@ def plain_epochs(module: L.LightningModule, loader, epochs: int) -> tuple[list[f
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            metric.update(logits.detach(), batch["y"])
+            metric.update(logits.detach(), batch["y"], loss)
         metric.compute()
         metric.reset()
         times.append(time.perf_counter() - start)

@@ -70,7 +70,7 @@ def test_multirun_over_folds_writes_the_summary(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "train.py", "-m", "model=dnn", "split.fold=1,2", "trainer.max_epochs=2",
-         f"paths.cache_dir={tmp_path / 'cache'}", "++corpus.utterances_per_speaker=12", "jobs=1",
+         f"paths.cache_dir={tmp_path / 'cache'}", "corpus.utterances_per_speaker=12", "jobs=1",
          "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"hydra.sweep.dir={sweep}"],
         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -90,7 +90,7 @@ def test_multirun_over_folds_writes_the_summary(tmp_path: Path) -> None:
 def _multirun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "train.py", "-m", *args, "trainer.max_epochs=1", f"paths.cache_dir={tmp_path / 'cache'}",
-         "++corpus.utterances_per_speaker=12", "jobs=1", "trainer.enable_progress_bar=false",
+         "corpus.utterances_per_speaker=12", "jobs=1", "trainer.enable_progress_bar=false",
          "trainer.enable_model_summary=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

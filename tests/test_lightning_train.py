@@ -47,7 +47,7 @@ def small(cache_dir: Path) -> list[str]:
     """Overrides for a small, quick CPU run."""
     return [
         f"paths.cache_dir={cache_dir}",
-        "++corpus.utterances_per_speaker=12",
+        "corpus.utterances_per_speaker=12",
         "jobs=1",
         "trainer.accelerator=cpu",
         "trainer.enable_progress_bar=false",

@@ -328,7 +328,7 @@ def test_train_on_demo_writes_the_run_artifacts(name: str, demo_cache: Path, tmp
     cfg = compose_train(
         [
             f"model={name}",
-            "+corpus.utterances_per_speaker=12",
+            "corpus.utterances_per_speaker=12",
             f"paths.cache_dir={demo_cache}",
             f"paths.output_dir={tmp_path}",
             "logger.csv.save_dir=" + str(tmp_path),
@@ -358,7 +358,7 @@ def test_evaluate_entry_reproduces_a_demo_run(demo_cache: Path, tmp_path: Path) 
         [
             "model=svm",
             "model.speaker_norm=true",
-            "+corpus.utterances_per_speaker=12",
+            "corpus.utterances_per_speaker=12",
             f"paths.cache_dir={demo_cache}",
             f"paths.output_dir={tmp_path}",
             "logger.csv.save_dir=" + str(tmp_path),

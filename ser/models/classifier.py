@@ -27,11 +27,13 @@ STAGES = ("train", "val", "test")
 
 
 class SERMetrics(Metric):
-    """WA, UA and macro-F1 from an accumulated confusion matrix (summed across DDP processes).
+    """WA, UA, macro-F1 and mean loss from accumulated sums (summed across DDP processes).
 
     WA is accuracy; UA the mean recall and macro-F1 the mean F1 over the classes present in the
     targets seen (torchmetrics' macro averages would count a class that is only predicted, never
-    present, as a zero).
+    present, as a zero). The loss is the utterance-weighted mean of the batch losses passed to
+    `update`: accumulating it here instead of `self.log(..., on_epoch=True)` in every step saves
+    Lightning's per-call bookkeeping (about 2 ms a step on CPU, a third of a small MLP's step).
     """
 
     full_state_update = False
@@ -42,13 +44,17 @@ class SERMetrics(Metric):
         self.add_state(
             "cm", default=torch.zeros(n_classes, n_classes, dtype=torch.long), dist_reduce_fx="sum"
         )
+        self.add_state("loss_sum", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        """`preds`: predicted class indices or `(N, C)` logits; `target`: class indices."""
+    def update(self, preds: torch.Tensor, target: torch.Tensor, loss: torch.Tensor | None = None) -> None:
+        """`preds`: predicted class indices or `(N, C)` logits; `target`: class indices; `loss`: the
+        batch's mean loss (optional)."""
         if preds.ndim == 2:
             preds = preds.argmax(dim=1)
         idx = target.long() * self.n_classes + preds.long()
         self.cm += torch.bincount(idx, minlength=self.n_classes**2).reshape(self.n_classes, self.n_classes)
+        if loss is not None:
+            self.loss_sum += loss.detach().double() * len(target)
 
     def compute(self) -> dict[str, torch.Tensor]:
         cm = self.cm.double()
@@ -57,7 +63,12 @@ class SERMetrics(Metric):
         recall = tp[present] / support[present]
         f1 = 2 * tp[present] / (support[present] + predicted[present])
         total = cm.sum().clamp_min(1)
-        return {"wa": (tp.sum() / total).float(), "ua": recall.mean().float(), "macro_f1": f1.mean().float()}
+        return {
+            "loss": (self.loss_sum / total).float(),
+            "wa": (tp.sum() / total).float(),
+            "ua": recall.mean().float(),
+            "macro_f1": f1.mean().float(),
+        }
 
 
 def utterance_logits(logits: torch.Tensor, owner: torch.Tensor, n_utterances: int) -> torch.Tensor:
@@ -140,15 +151,7 @@ class EmotionClassifier(L.LightningModule):
     def _step(self, batch: Mapping[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self(batch)
         loss = self.loss(logits, batch["y"])
-        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["y"])
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            batch_size=len(batch["y"]),
-            sync_dist=stage != "train",
-        )
+        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["y"], loss)
         return loss
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
