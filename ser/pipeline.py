@@ -56,8 +56,7 @@ def extract_features(cfg: DictConfig, labelled: pd.DataFrame) -> tuple[pd.DataFr
         feature_config(cfg),
         cache_dir=cfg.paths.cache_dir,
         jobs=int(cfg.get("jobs", -1)),
-        force=bool(cfg.get("force_features", False)),
-    )
+    )  # `features.force` (inside the view config) forces recomputation
     if features.skipped:
         log.warning("%d utterances skipped by feature extraction, e.g. %s", len(features.skipped), features.skipped[0])
     by_id = labelled.set_index("utterance_id", drop=False)
