@@ -79,23 +79,19 @@ def windowed_frames(
     return out, lengths
 
 
-def rms_and_zcr(
-    waves: list[torch.Tensor], lengths: list[int], win: int, hop: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame RMS and zero-crossing rate over centred windows of `win` samples, as
-    librosa.feature.rms / zero_crossing_rate (center=True), by strided average pooling over each
-    wave: no frame copies."""
-    half = win // 2
-    rms, zcr = [], []
-    for w, n in zip(waves, lengths, strict=True):
-        p = F.pad(w[None, None], (half, half + hop))  # (1, 1, samples), room for the last window
-        rms.append(F.avg_pool1d(p.square(), win, hop)[0, 0, :n].sqrt())
-        # librosa counts sign-bit changes after zeroing |x| <= 1e-10, i.e. changes of "x < -1e-10",
-        # over the win - 1 sample pairs inside each window, divided by win.
-        negative = p < -1e-10
-        change = (negative[..., 1:] != negative[..., :-1]).to(w.dtype)
-        zcr.append(F.avg_pool1d(change, win - 1, hop)[0, 0, :n] * ((win - 1) / win))
-    return torch.cat(rms), torch.cat(zcr)
+def rms_and_zcr(frames: torch.Tensor, win: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame RMS and zero-crossing rate over the centred `win` samples of each unwindowed frame
+    of `frames` (n_frames, n_fft), as librosa.feature.rms / zero_crossing_rate (center=True, zero
+    padding): the STFT's framing serves both, so no second pass over the waves."""
+    start = frames.shape[1] // 2 - win // 2
+    core = frames[:, start : start + win]
+    rms = core.square().mean(dim=1).sqrt_()
+    # librosa counts sign-bit changes after zeroing |x| <= 1e-10, i.e. changes of "x < -1e-10",
+    # over the win - 1 sample pairs inside each window, divided by win. (In numpy: its boolean
+    # comparisons run several times faster than torch's on CPU.)
+    negative = core.numpy() < -1e-10
+    changes = (negative[:, 1:] != negative[:, :-1]).sum(axis=1, dtype=np.int32)
+    return rms, torch.from_numpy(changes).to(frames.dtype).div_(win)
 
 
 def decimate(wave: np.ndarray, factor: int) -> np.ndarray:
@@ -220,37 +216,46 @@ def _contrast_bands(sample_rate: int, n_fft: int, fmin: float, n_bands: int, qua
     return bands
 
 
+def _mean_of_two_smallest(x: torch.Tensor) -> torch.Tensor:
+    """Mean of the two smallest values of each column of `x` (rows >= 2), by a knockout tournament
+    over row pairs: (smallest, second smallest) of a union is (min(a1, b1), min(max(a1, b1), a2, b2)).
+    About log2(rows) rounds of elementwise min/max, no sort and no boolean masks."""
+    inf = torch.full((1, x.shape[1]), float("inf"), dtype=x.dtype)
+    if x.shape[0] % 2:
+        x = torch.cat([x, inf])
+    first, second = torch.minimum(x[0::2], x[1::2]), torch.maximum(x[0::2], x[1::2])
+    while first.shape[0] > 1:
+        if first.shape[0] % 2:
+            first, second = torch.cat([first, inf]), torch.cat([second, inf])
+        a1, b1, a2, b2 = first[0::2], first[1::2], second[0::2], second[1::2]
+        first, second = torch.minimum(a1, b1), torch.minimum(torch.maximum(a1, b1), torch.minimum(a2, b2))
+    return (first[0] + second[0]) / 2
+
+
 def _mean_of_extremes(x: torch.Tensor, n: int, largest: bool) -> torch.Tensor:
-    """Mean of the n largest (or smallest) values of each row, by n passes of max (or min)."""
+    """Mean of the n largest (or smallest) values of each column of `x` (bins, frames): with the
+    bins as rows every reduction is an elementwise min/max across rows, which vectorises well."""
     if n == 1:
-        return x.amax(dim=1) if largest else x.amin(dim=1)
-    x = x.clone()
-    total = torch.zeros(x.shape[0], dtype=x.dtype)
-    fill = float("-inf") if largest else float("inf")
-    for _ in range(n):
-        val, idx = x.max(dim=1) if largest else x.min(dim=1)
-        total += val
-        x.scatter_(1, idx[:, None], fill)
-    return total / n
+        return x.amax(dim=0) if largest else x.amin(dim=0)
+    if n == 2:
+        return -_mean_of_two_smallest(-x) if largest else _mean_of_two_smallest(x)
+    s = x.sort(dim=0).values
+    return s[-n:].mean(dim=0) if largest else s[:n].mean(dim=0)
 
 
-def spectral_contrast(mag: torch.Tensor, lengths: list[int], cfg: FeatureConfig) -> torch.Tensor:
-    """Peak-to-valley ratio in dB per octave band: (n_frames, contrast_bands + 1)."""
+def spectral_contrast(mag_t: torch.Tensor, lengths: list[int], cfg: FeatureConfig) -> torch.Tensor:
+    """Peak-to-valley ratio in dB per octave band: (n_frames, contrast_bands + 1), from the
+    magnitude spectrum laid out as (bins, frames)."""
     bands = _contrast_bands(
         cfg.sample_rate, cfg.fft_size, cfg.contrast_fmin, cfg.contrast_bands, cfg.contrast_quantile
     )
-    peak = torch.empty(mag.shape[0], len(bands), dtype=mag.dtype)
+    peak = torch.empty(len(bands), mag_t.shape[1], dtype=mag_t.dtype)
     valley = torch.empty_like(peak)
     for k, (bins, n_tail) in enumerate(bands):
-        sub = mag[:, int(bins[0]) : int(bins[-1]) + 1]  # bands are contiguous bin ranges
-        if n_tail <= 3:  # the usual case (2 % of a band is 1-2 bins): repeated min/max beat a sort
-            valley[:, k] = _mean_of_extremes(sub, n_tail, largest=False)
-            peak[:, k] = _mean_of_extremes(sub, n_tail, largest=True)
-        else:
-            s = sub.sort(dim=1).values
-            valley[:, k] = s[:, :n_tail].mean(dim=1)
-            peak[:, k] = s[:, -n_tail:].mean(dim=1)
-    return power_to_db(peak, lengths, 80.0) - power_to_db(valley, lengths, 80.0)
+        sub = mag_t[int(bins[0]) : int(bins[-1]) + 1]  # bands are contiguous bin ranges
+        valley[k] = _mean_of_extremes(sub, n_tail, largest=False)
+        peak[k] = _mean_of_extremes(sub, n_tail, largest=True)
+    return power_to_db(peak.T, lengths, 80.0) - power_to_db(valley.T, lengths, 80.0)
 
 
 def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only: bool = False) -> FrameBatch:
@@ -262,43 +267,58 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     """
     sr, hop, n_fft, win = cfg.sample_rate, cfg.hop_length, cfg.fft_size, cfg.win_length
     tensors = [torch.from_numpy(w) for w in waves]
-    frames, lengths = windowed_frames(tensors, n_fft, hop, _window(win, n_fft))
-    spec = torch.fft.rfft(frames, dim=1)
-    power = spec.real.square() + spec.imag.square()
     n_mels = cfg.n_mels
     if logmel_only:
+        frames, lengths = windowed_frames(tensors, n_fft, hop, _window(win, n_fft))
+        spec = torch.fft.rfft(frames, dim=1)
+        power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
         melfb = torch.from_numpy(mel_filters(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax))
         return FrameBatch(lengths, {"logmel": power_to_db(power @ melfb.T, lengths, cfg.top_db)}, None)
 
-    # One matmul maps the power spectrum to mel bands, chroma and the mean power; one maps the
-    # magnitude to its frequency-weighted sum and its sum: fewer passes over the big spectrum.
+    # The unwindowed frames serve the STFT (after windowing) and the RMS / zero-crossing rate.
+    raw, lengths = frame_batch(tensors, n_fft, hop)
+    rms, zcr = rms_and_zcr(raw, win)
+    spec = torch.fft.rfft(raw.mul_(_window(win, n_fft)), dim=1)
+    del raw
+    power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
+    del spec
+
+    # One matmul maps the power spectrum to mel bands, chroma and the mean power: fewer passes over
+    # the big spectrum.
     projected = power @ _power_projection(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax, cfg.n_chroma)
     logmel = power_to_db(projected[:, :n_mels], lengths, cfg.top_db)
     values: dict[str, torch.Tensor] = {"logmel": logmel}
-    mag = power.sqrt()
     mfcc = logmel @ torch.from_numpy(dct_matrix(cfg.n_mfcc, n_mels)).T
     values["mfcc"] = mfcc
     if cfg.mfcc_deltas >= 1:
         values["mfcc_delta"] = deltas(mfcc, lengths, cfg.delta_width, order=1)
     if cfg.mfcc_deltas >= 2:
         values["mfcc_delta2"] = deltas(mfcc, lengths, cfg.delta_width, order=2)
-    values["contrast"] = spectral_contrast(mag, lengths, cfg)
     raw_chroma = projected[:, n_mels : n_mels + cfg.n_chroma]
     peak = raw_chroma.amax(dim=1, keepdim=True)
     values["chroma"] = raw_chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
-
-    freqs = torch.from_numpy(fft_frequencies(sr, n_fft)).to(mag.dtype)
-    weighted = mag @ _mag_projection(sr, n_fft)  # (sum f * |X|, sum |X|)
-    mag_sum = weighted[:, 1:]
-    values["centroid"] = weighted[:, :1] / torch.where(mag_sum < _TINY, torch.ones_like(mag_sum), mag_sum)
-    cum = mag.cumsum(dim=1)
-    first = torch.searchsorted(cum, cfg.rolloff * cum[:, -1:])  # first bin whose cumsum reaches the share
-    values["rolloff"] = freqs[first.clamp_max(len(freqs) - 1)]
     # Flatness = geometric / arithmetic mean of the power (floored at AMIN, as librosa).
     log_mean = power.clamp_min(AMIN).log_().mean(dim=1)
     values["flatness"] = (torch.exp(log_mean) / projected[:, -1].clamp_min(AMIN))[:, None]
 
-    rms, zcr = rms_and_zcr(tensors, lengths, win, hop)
+    # The magnitude descriptors reduce over bins within each frame: with the spectrum laid out as
+    # (bins, frames) those reductions become elementwise operations across rows, several times faster.
+    mag_t = power.T.contiguous().sqrt_()
+    del power
+    values["contrast"] = spectral_contrast(mag_t, lengths, cfg)
+    weighted = _mag_projection(sr, n_fft).T @ mag_t  # (sum f * |X|, sum |X|) per frame
+    mag_sum = weighted[1]
+    values["centroid"] = (weighted[0] / torch.where(mag_sum < _TINY, torch.ones_like(mag_sum), mag_sum))[
+        :, None
+    ]
+    cum = mag_t.cumsum(dim=0)
+    # Roll-off: the first bin whose cumulative magnitude reaches the share (cum is non-decreasing,
+    # so that bin's index is the count of bins below the share).
+    below = cum.numpy() < (cfg.rolloff * cum[-1]).numpy()  # (numpy: faster boolean ops)
+    first = torch.from_numpy(below.sum(axis=0, dtype=np.int64))
+    freqs = torch.from_numpy(fft_frequencies(sr, n_fft)).to(mag_t.dtype)
+    values["rolloff"] = freqs[first.clamp_max(len(freqs) - 1)][:, None]
+
     values["zcr"] = zcr[:, None]
     rms_db = 20.0 * torch.log10(rms.clamp_min(1e-5))
     values["rms"] = rms[:, None]
@@ -322,7 +342,7 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
         f0[loud], aperiodicity[loud] = f0_loud, ap_loud
     voiced = (aperiodicity < cfg.voicing_threshold) & loud_enough & pitched & torch.isfinite(f0)
     values["f0"] = torch.where(voiced, f0, torch.zeros_like(f0))[:, None]
-    values["voiced"] = voiced.to(mag.dtype)[:, None]
+    values["voiced"] = voiced.to(rms.dtype)[:, None]
     # Harmonics-to-noise ratio from the periodicity r = 1 - aperiodicity (Boersma 1993: 10 log10 r/(1-r)).
     r = (1.0 - aperiodicity).clamp(1e-4, 1 - 1e-4)
     values["hnr_db"] = (10.0 * torch.log10(r / (1 - r)))[:, None]

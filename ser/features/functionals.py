@@ -33,62 +33,141 @@ def functionals(
     Segments are consecutive row ranges of `values` with the given lengths. When `mask` (a bool per
     row) is given only the rows where it is True count (e.g. voiced frames for F0). A segment with
     no counted rows gets zeros. Percentiles interpolate linearly, as numpy.percentile does; `slope`
-    is the least-squares slope per second (frame times within the segment). Sums, minima and maxima
-    are segment reductions over the rows (index_add / scatter_reduce); only percentiles pad the
-    segments into a (B, T, D) block, for the one sort they share.
+    is the least-squares slope per second (frame times within the segment).
     """
-    for name in names:
-        check_functional(name)
-    n_seg, dim = len(lengths), values.shape[1]
-    dtype = values.dtype
-    out = torch.zeros(n_seg, dim, len(names), dtype=dtype)
-    if n_seg == 0 or not names or values.shape[0] == 0:
-        return out
+    return grouped_functionals(values, lengths, [(values.shape[1], names)], frame_seconds, mask)[0]
+
+
+class _Selection:
+    """The columns of the groups that ask for one statistic, and where each group sits among them."""
+
+    def __init__(self, ranges: list[tuple[int, int]], chosen: list[int], n_cols: int) -> None:
+        self.offsets: dict[int, int] = {}
+        width = 0
+        for g in chosen:
+            self.offsets[g] = width
+            width += ranges[g][1] - ranges[g][0]
+        self.width = width
+        merged: list[list[int]] = []  # adjacent ranges merged, so the common cases need no copy
+        for g in chosen:
+            lo, hi = ranges[g]
+            if merged and merged[-1][1] == lo:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        self.slice = slice(*merged[0]) if len(merged) == 1 else None
+        self.index = None if self.slice else torch.cat([torch.arange(lo, hi) for lo, hi in merged])
+        self.whole = self.slice == slice(0, n_cols)
+
+    def take(self, t: torch.Tensor) -> torch.Tensor:
+        """These columns of `t` (rows x all columns): a view when they are one range."""
+        if self.whole:
+            return t
+        return t[:, self.slice] if self.slice is not None else t.index_select(1, self.index)
+
+
+def grouped_functionals(
+    values: torch.Tensor,
+    lengths: list[int],
+    groups: list[tuple[int, list[str]]],
+    frame_seconds: float,
+    mask: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """Functionals of column groups in one pass: `groups` lists (number of columns, functional
+    names) for consecutive column blocks of `values`; returns one (B, D_group, len(names)) tensor
+    per group, each as `functionals` would give for that block alone.
+
+    Every statistic is computed once, over just the columns that ask for it: the segment layout is
+    built once, sums, minima and maxima are segment reductions over the rows (index_add /
+    scatter_reduce), and all percentiles of all columns that want any come from one sort of the
+    segments padded into a (B, T, D) block.
+    """
+    ranges, start = [], 0
+    for n_cols, names in groups:
+        for name in names:
+            check_functional(name)
+        ranges.append((start, start + n_cols))
+        start += n_cols
+    if start != values.shape[1]:
+        raise ValueError(f"groups cover {start} columns, values have {values.shape[1]}")
+    n_seg, dtype = len(lengths), values.dtype
+    if n_seg == 0 or values.shape[0] == 0 or values.shape[1] == 0:
+        return [torch.zeros(n_seg, hi - lo, len(names), dtype=dtype) for (lo, hi), (_, names) in zip(ranges, groups, strict=True)]  # fmt: skip
+
+    def select(pred) -> _Selection:
+        chosen = [g for g, (_, names) in enumerate(groups) if any(map(pred, names))]
+        return _Selection(ranges, chosen, values.shape[1])
+
     lengths_t = torch.tensor(lengths)
     seg = torch.repeat_interleave(torch.arange(n_seg), lengths_t)
-    starts = torch.cumsum(lengths_t, 0) - lengths_t
-    pos = torch.arange(values.shape[0]) - starts[seg]
-    x = values
+    x, pos = values, None
+    wants = {name for _, names in groups for name in names}
+    if "slope" in wants:
+        starts = torch.cumsum(lengths_t, 0) - lengths_t
+        pos = torch.arange(values.shape[0]) - starts[seg]
     if mask is not None:
         keep = mask.nonzero()[:, 0]
-        x, seg, pos = values[keep], seg[keep], pos[keep]
+        x, seg = values[keep], seg[keep]
+        pos = pos[keep] if pos is not None else None
     count = torch.bincount(seg, minlength=n_seg)
-    has = (count > 0)[:, None]
     denom = count.clamp_min(1).to(dtype)[:, None]
-    mean = torch.zeros(n_seg, dim, dtype=dtype).index_add_(0, seg, x) / denom
-    need_centred = any(n in ("std", "slope") for n in names)
-    centred = x - mean[seg] if need_centred else None
-    index = seg[:, None].expand(-1, dim)
-    for j, name in enumerate(names):
-        if name == "mean":
-            res = mean
-        elif name == "std":
-            res = (torch.zeros(n_seg, dim, dtype=dtype).index_add_(0, seg, centred.square()) / denom).sqrt()
-        elif name in ("min", "max"):
-            fill = float("inf") if name == "min" else float("-inf")
-            res = torch.full((n_seg, dim), fill, dtype=dtype).scatter_reduce_(0, index, x, "a" + name)
-        elif name == "slope":
+
+    # results[name] = (selection, (B, selection.width) values)
+    results: dict[str, tuple[_Selection, torch.Tensor]] = {}
+    every = _Selection(ranges, list(range(len(groups))), values.shape[1])
+    mean = torch.zeros(n_seg, x.shape[1], dtype=dtype).index_add_(0, seg, x) / denom  # all columns: cheap
+    results["mean"] = (every, mean)
+    if "std" in wants or "slope" in wants:
+        centred = x - mean[seg]
+        if "std" in wants:
+            sel = select(lambda n: n == "std")
+            var = torch.zeros(n_seg, sel.width, dtype=dtype).index_add_(0, seg, sel.take(centred).square())
+            results["std"] = (sel, var.div_(denom).sqrt_())
+        if "slope" in wants:
+            sel = select(lambda n: n == "slope")
             t = pos.to(dtype) * frame_seconds
             t_mean = torch.zeros(n_seg, dtype=dtype).index_add_(0, seg, t) / denom[:, 0]
             dt = t - t_mean[seg]
             sxx = torch.zeros(n_seg, dtype=dtype).index_add_(0, seg, dt.square())[:, None]
-            sxy = torch.zeros(n_seg, dim, dtype=dtype).index_add_(0, seg, dt[:, None] * centred)
-            res = torch.where(sxx > 0, sxy / sxx.clamp_min(1e-12), torch.zeros_like(sxy))
-        else:
-            continue  # percentiles below
-        out[:, :, j] = res
-    pcts = [(j, float(name[1:]) / 100) for j, name in enumerate(names) if name.startswith("p")]
-    if pcts and x.shape[0] > 0:  # (no counted row anywhere: percentiles stay zero)
+            sxy = torch.zeros(n_seg, sel.width, dtype=dtype).index_add_(
+                0, seg, dt[:, None] * sel.take(centred)
+            )
+            results["slope"] = (sel, torch.where(sxx > 0, sxy / sxx.clamp_min(1e-12), torch.zeros_like(sxy)))
+    for name, fill in (("min", float("inf")), ("max", float("-inf"))):
+        if name in wants:
+            sel = select(lambda n, name=name: n == name)
+            index = seg[:, None].expand(-1, sel.width)
+            extreme = torch.full((n_seg, sel.width), fill, dtype=dtype)
+            results[name] = (sel, extreme.scatter_reduce_(0, index, sel.take(x), "a" + name))
+    pct_names = sorted({n for n in wants if n.startswith("p")})
+    if pct_names and x.shape[0] > 0:  # (no counted row anywhere: percentiles stay zero)
+        sel = select(lambda n: n.startswith("p"))
         # Pad the counted rows of each segment (+inf beyond its count) and sort once for all percentiles.
-        padded = pad_sequence(list(x.split(count.tolist())), batch_first=True, padding_value=float("inf"))
-        sorted_x = padded.sort(dim=1).values  # (B, T, D)
+        rows = list(sel.take(x).split(count.tolist()))
+        sorted_x = pad_sequence(rows, batch_first=True, padding_value=float("inf")).sort(dim=1).values
         last = (count - 1).clamp_min(0)
-        for j, q in pcts:
-            pos_q = q * last.to(dtype)
+        for name in pct_names:
+            pos_q = float(name[1:]) / 100 * last.to(dtype)
             lo = pos_q.floor().long()
             hi = torch.minimum(lo + 1, last)
             frac = (pos_q - lo.to(dtype))[:, None]
-            v_lo = sorted_x.gather(1, lo[:, None, None].expand(-1, 1, dim))[:, 0]
-            v_hi = sorted_x.gather(1, hi[:, None, None].expand(-1, 1, dim))[:, 0]
-            out[:, :, j] = v_lo + (v_hi - v_lo) * frac
-    return torch.where(has[:, :, None], out, torch.zeros_like(out))
+            v_lo = sorted_x.gather(1, lo[:, None, None].expand(-1, 1, sel.width))[:, 0]
+            v_hi = sorted_x.gather(1, hi[:, None, None].expand(-1, 1, sel.width))[:, 0]
+            results[name] = (sel, v_lo + (v_hi - v_lo) * frac)
+
+    empty = count == 0
+    zeros = torch.zeros(n_seg, 1, dtype=dtype)
+    outs = []
+    for g, ((lo, hi), (_, names)) in enumerate(zip(ranges, groups, strict=True)):
+        cols = []
+        for name in names:
+            if name in results:
+                sel, res = results[name]
+                cols.append(res[:, sel.offsets[g] : sel.offsets[g] + hi - lo])
+            else:  # percentiles when no row counted anywhere
+                cols.append(zeros.expand(-1, hi - lo))
+        out = torch.stack(cols, dim=2)
+        if empty.any():  # a segment with no counted rows gets zeros
+            out[empty] = 0.0
+        outs.append(out)
+    return outs

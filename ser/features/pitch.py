@@ -47,7 +47,7 @@ def yin(
     # linear one there; librosa pads to 2 * length - 1, which gives the same values at twice the cost.
     n_fft = _fast_len(length + max_period)
     spec = torch.fft.rfft(frames, n=n_fft, dim=1)
-    acf = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=n_fft, dim=1)
+    acf = torch.fft.irfft(torch.addcmul(spec.real.square(), spec.imag, spec.imag), n=n_fft, dim=1)
     energy = torch.cumsum(frames[:, :max_period].square(), dim=1)
     # Difference function for lags 1..max_period: d(k) = 2 * (acf(0) - acf(k)) - sum_{m<k} y(m)^2
     # (as librosa), then its cumulative-mean normalisation for lags min_period..max_period.

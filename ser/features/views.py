@@ -11,7 +11,7 @@ import torch
 
 from ser.features.config import FeatureConfig
 from ser.features.descriptors import compute_descriptors, descriptor_names
-from ser.features.functionals import check_functional, functionals
+from ser.features.functionals import check_functional, functionals, grouped_functionals
 
 # Acoustic view: descriptor groups and the entries in each (functionals come from cfg.functionals).
 ACOUSTIC_GROUPS: dict[str, list[str]] = {
@@ -86,6 +86,17 @@ def _chunk_index(lengths: list[int], n_chunks: int) -> tuple[torch.Tensor, list[
     return torch.cat(index), sizes
 
 
+def _signal_stats(wave: np.ndarray) -> tuple[float, float]:
+    """Mean absolute amplitude and standard deviation of a wave (numpy's pairwise sums and a BLAS
+    dot product: about twice as fast as abs().mean() and std())."""
+    if len(wave) == 0:
+        return 0.0, 0.0
+    n = len(wave)
+    mean = float(wave.sum()) / n
+    mean_square = float(np.dot(wave, wave)) / n
+    return float(np.abs(wave).sum()) / n, max(mean_square - mean * mean, 0.0) ** 0.5
+
+
 def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray]:
     """Stored rows of each wave for cfg.view, float32 and finite (see module docstring for shapes)."""
     batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel")
@@ -94,23 +105,24 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
     if cfg.view == "logmel":
         out, split = values["logmel"], lengths
     elif cfg.view == "acoustic":
-        # Groups that share functionals and mask are computed in one call (one sort for all percentiles).
+        # One call per mask (all frames / voiced frames): each statistic is computed once for every
+        # column that asks for it, and one sort serves all percentiles.
         groups = _acoustic_groups(cfg)
-        calls: dict[tuple, list[int]] = {}
-        for i, (group, _, funcs) in enumerate(groups):
-            calls.setdefault((tuple(funcs), group in VOICED_ONLY), []).append(i)
         by_group: dict[int, torch.Tensor] = {}
-        for (funcs, voiced_only), members in calls.items():
+        for voiced_only in (False, True):
+            members = [i for i, (group, _, _) in enumerate(groups) if (group in VOICED_ONLY) == voiced_only]
+            if not members:
+                continue
             blocks = [torch.cat([values[e] for e in groups[i][1]], dim=1) for i in members]
+            spec = [(b.shape[1], groups[i][2]) for i, b in zip(members, blocks, strict=True)]
             mask = batch.voiced if voiced_only else None
-            stats = functionals(torch.cat(blocks, dim=1), lengths, list(funcs), frame_s, mask=mask)
-            for i, block in zip(members, stats.split([b.shape[1] for b in blocks], dim=1), strict=True):
+            stats = grouped_functionals(torch.cat(blocks, dim=1), lengths, spec, frame_s, mask=mask)
+            for i, block in zip(members, stats, strict=True):
                 by_group[i] = block.flatten(1)
         parts = [by_group[i] for i in range(len(groups))]
         voiced_ratio = functionals(values["voiced"], lengths, ["mean"], frame_s, mask=batch.pitched)[:, 0, 0]
-        abs_mean = torch.tensor([float(np.abs(w).mean()) for w in waves])
-        std = torch.tensor([float(w.std()) for w in waves])
-        parts.append(torch.stack([voiced_ratio, abs_mean, std], dim=1))
+        signal = torch.tensor([_signal_stats(w) for w in waves], dtype=torch.float32).reshape(-1, 2)
+        parts.append(torch.cat([voiced_ratio[:, None], signal], dim=1))
         out, split = torch.cat(parts, dim=1), [1] * len(lengths)
     else:
         x = torch.cat([values[e] for e in _sequence_entries(cfg)], dim=1)
