@@ -44,23 +44,39 @@ class FrameBatch:
 
 
 def frame_batch(
-    waves: list[torch.Tensor], length: int, hop: int, n_frames: list[int] | None = None
+    waves: list[torch.Tensor],
+    length: int,
+    hop: int,
+    n_frames: list[int] | None = None,
+    rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[int]]:
     """Centre-frame each wave (zero padding of length/2 each side) and stack all frames.
 
     Frame t of a wave is centred on sample t * hop; a wave of n samples gives 1 + n // hop frames
     (`length` even), or exactly `n_frames[i]` frames when given (to put a second rate on the same grid).
+    With `rows` (indices into the stacked frames) only those frames are copied out.
+    The waves are laid end to end, padded, in one buffer; every frame is a window of that buffer,
+    so the frames are gathered with a single copy.
     """
     pad = length // 2
-    parts, lengths = [], []
-    for i, w in enumerate(waves):
-        extra = 0 if n_frames is None else max(0, (n_frames[i] - 1) * hop + length - (len(w) + 2 * pad))
-        fr = F.pad(w[None], (pad, pad + extra))[0].unfold(0, length, hop)
-        if n_frames is not None:
-            fr = fr[: n_frames[i]]
-        parts.append(fr)
-        lengths.append(fr.shape[0])
-    return torch.cat(parts), lengths
+    counts = [1 + len(w) // hop if n_frames is None else n_frames[i] for i, w in enumerate(waves)]
+    # each wave's padded span holds its samples and all of its frames
+    spans = [max(len(w) + 2 * pad, (n - 1) * hop + length) for w, n in zip(waves, counts, strict=True)]
+    buffer = torch.zeros(sum(spans), dtype=waves[0].dtype if waves else torch.float32)
+    bases, base = [], 0
+    for w, span in zip(waves, spans, strict=True):
+        buffer[base + pad : base + pad + len(w)] = w
+        bases.append(base)
+        base += span
+    counts_t = torch.tensor(counts)
+    starts = (
+        torch.repeat_interleave(torch.tensor(bases, dtype=torch.long), counts_t)
+        + _frame_positions(counts) * hop
+    )
+    if rows is not None:
+        starts = starts[rows]
+    windows = buffer.unfold(0, length, 1)  # a view: row j is buffer[j : j + length]
+    return windows.index_select(0, starts), counts
 
 
 def windowed_frames(
@@ -85,7 +101,7 @@ def rms_and_zcr(frames: torch.Tensor, win: int) -> tuple[torch.Tensor, torch.Ten
     padding): the STFT's framing serves both, so no second pass over the waves."""
     start = frames.shape[1] // 2 - win // 2
     core = frames[:, start : start + win]
-    rms = core.square().mean(dim=1).sqrt_()
+    rms = torch.linalg.vector_norm(core, dim=1).div_(win**0.5)
     # librosa counts sign-bit changes after zeroing |x| <= 1e-10, i.e. changes of "x < -1e-10",
     # over the win - 1 sample pairs inside each window, divided by win. (In numpy: its boolean
     # comparisons run several times faster than torch's on CPU.)
@@ -140,28 +156,35 @@ def _delta_kernel(width: int, order: int) -> torch.Tensor:
     return k.to(torch.float32)
 
 
-def deltas(x: torch.Tensor, lengths: list[int], width: int = 9, order: int = 1) -> torch.Tensor:
-    """Per-utterance time derivative of `x` (n_frames, D), as librosa.feature.delta(mode='interp').
+def deltas(
+    x: torch.Tensor, lengths: list[int], width: int = 9, orders: tuple[int, ...] = (1,)
+) -> list[torch.Tensor]:
+    """Per-utterance time derivatives of `x` (n_frames, D), as librosa.feature.delta(mode='interp'),
+    one (n_frames, D) tensor per order in `orders` (1 and/or 2), from one convolution.
 
     Interior frames use the Savitzky-Golay kernel; in 'interp' mode the first and last width//2
     frames take the value of the nearest full window (the fitted polynomial's derivative is constant
     for polyorder = order). Utterances shorter than the window fall back to edge padding.
     """
-    half = width // 2
-    kernel = _delta_kernel(width, order).to(x.dtype)
-    d = x.shape[1]
-    xp = F.pad(x.T[None], (half, half), mode="replicate")  # (1, D, N + 2*half)
-    out = F.conv1d(xp, kernel.repeat(d, 1, 1), groups=d)[0].T.contiguous()
+    half, d, k = width // 2, x.shape[1], len(orders)
+    # channel c * k + j is column c convolved with the kernel of orders[j]
+    kernels = torch.stack([_delta_kernel(width, order).to(x.dtype) for order in orders]).repeat(d, 1)[:, None]
+
+    def convolve(block: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n, D * k), edge-padded
+        padded = F.pad(block.T[None], (half, half), mode="replicate")
+        return F.conv1d(padded, kernels, groups=d)[0].T
+
+    out = convolve(x).contiguous()
     start = 0
     for n in lengths:
         if n >= width:
             out[start : start + half] = out[start + half]
             out[start + n - half : start + n] = out[start + n - half - 1]
         else:
-            seg = F.pad(x[start : start + n].T[None], (half, half), mode="replicate")
-            out[start : start + n] = F.conv1d(seg, kernel.repeat(d, 1, 1), groups=d)[0].T
+            out[start : start + n] = convolve(x[start : start + n])
         start += n
-    return out
+    out = out.view(-1, d, k)
+    return [out[:, :, j].contiguous() for j in range(k)]
 
 
 @lru_cache(maxsize=8)
@@ -172,17 +195,42 @@ def _window(win_length: int, n_fft: int) -> torch.Tensor:
     return F.pad(w, (left, n_fft - win_length - left))
 
 
+MEL_BLOCK = 16  # mel bands per block product in `mel_spectrum`
+
+
 @lru_cache(maxsize=8)
-def _power_projection(
-    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, n_chroma: int
+def _mel_blocks(
+    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> tuple[tuple[int, int, int, int, torch.Tensor], ...]:
+    """The mel filter bank cut into blocks of MEL_BLOCK bands, each with the bin range it touches:
+    (first band, end band, first bin, end bin, (bins, bands) weights)."""
+    fb = mel_filters(sr, n_fft, n_mels, fmin, fmax)
+    blocks = []
+    for b0 in range(0, n_mels, MEL_BLOCK):
+        b1 = min(b0 + MEL_BLOCK, n_mels)
+        used = np.flatnonzero(fb[b0:b1].any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+        blocks.append((b0, b1, lo, hi, torch.from_numpy(np.ascontiguousarray(fb[b0:b1, lo:hi].T))))
+    return tuple(blocks)
+
+
+def mel_spectrum(
+    power: torch.Tensor, sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float
 ) -> torch.Tensor:
-    """(n_bins, n_mels + n_chroma + 1): mel filters, chroma filters, and 1/n_bins (the mean)."""
+    """Mel band powers (n_frames, n_mels) of a power spectrum (n_frames, n_bins). Each triangular
+    filter touches few bins, so products over blocks of bands and just their bins do about a third
+    of a dense matmul's work (and run about twice as fast)."""
+    out = torch.empty(power.shape[0], n_mels, dtype=power.dtype)
+    for b0, b1, lo, hi, weights in _mel_blocks(sr, n_fft, n_mels, fmin, fmax):
+        torch.matmul(power[:, lo:hi], weights, out=out[:, b0:b1])
+    return out
+
+
+@lru_cache(maxsize=8)
+def _chroma_projection(sr: int, n_fft: int, n_chroma: int) -> torch.Tensor:
+    """(n_bins, n_chroma + 1): chroma filters, and 1/n_bins (the mean power)."""
     n_bins = n_fft // 2 + 1
-    rows = [
-        mel_filters(sr, n_fft, n_mels, fmin, fmax),
-        chroma_filters(sr, n_fft, n_chroma),
-        np.full((1, n_bins), 1.0 / n_bins),
-    ]
+    rows = [chroma_filters(sr, n_fft, n_chroma), np.full((1, n_bins), 1.0 / n_bins)]
     return torch.from_numpy(np.concatenate(rows).T.astype(np.float32)).contiguous()
 
 
@@ -272,8 +320,8 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
         frames, lengths = windowed_frames(tensors, n_fft, hop, _window(win, n_fft))
         spec = torch.fft.rfft(frames, dim=1)
         power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
-        melfb = torch.from_numpy(mel_filters(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax))
-        return FrameBatch(lengths, {"logmel": power_to_db(power @ melfb.T, lengths, cfg.top_db)}, None)
+        mel = mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax)
+        return FrameBatch(lengths, {"logmel": power_to_db(mel, lengths, cfg.top_db)}, None)
 
     # The unwindowed frames serve the STFT (after windowing) and the RMS / zero-crossing rate.
     raw, lengths = frame_batch(tensors, n_fft, hop)
@@ -283,18 +331,19 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
     del spec
 
-    # One matmul maps the power spectrum to mel bands, chroma and the mean power: fewer passes over
-    # the big spectrum.
-    projected = power @ _power_projection(sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax, cfg.n_chroma)
-    logmel = power_to_db(projected[:, :n_mels], lengths, cfg.top_db)
+    logmel = power_to_db(
+        mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax), lengths, cfg.top_db
+    )
     values: dict[str, torch.Tensor] = {"logmel": logmel}
     mfcc = logmel @ torch.from_numpy(dct_matrix(cfg.n_mfcc, n_mels)).T
     values["mfcc"] = mfcc
-    if cfg.mfcc_deltas >= 1:
-        values["mfcc_delta"] = deltas(mfcc, lengths, cfg.delta_width, order=1)
-    if cfg.mfcc_deltas >= 2:
-        values["mfcc_delta2"] = deltas(mfcc, lengths, cfg.delta_width, order=2)
-    raw_chroma = projected[:, n_mels : n_mels + cfg.n_chroma]
+    if cfg.mfcc_deltas:
+        orders = (1, 2)[: cfg.mfcc_deltas]
+        names = ("mfcc_delta", "mfcc_delta2")[: cfg.mfcc_deltas]
+        values.update(zip(names, deltas(mfcc, lengths, cfg.delta_width, orders), strict=True))
+    # One matmul maps the power spectrum to the chroma bins and the mean power.
+    projected = power @ _chroma_projection(sr, n_fft, cfg.n_chroma)
+    raw_chroma = projected[:, : cfg.n_chroma]
     peak = raw_chroma.amax(dim=1, keepdim=True)
     values["chroma"] = raw_chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
     # Flatness = geometric / arithmetic mean of the power (floored at AMIN, as librosa).
@@ -330,15 +379,13 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     loud_enough = (rms_db >= _segment_max(rms_db, lengths) + cfg.voicing_min_db) & (rms > 1e-4)
     pitched = _frame_positions(lengths) % cfg.pitch_stride == 0
     factor = cfg.pitch_decimation
-    low = [torch.from_numpy(decimate(w, factor)) for w in waves]
-    pitch_frames, _ = frame_batch(low, cfg.yin_length, hop // factor, n_frames=lengths)
     loud = (loud_enough & pitched).nonzero()[:, 0]
     f0 = torch.zeros_like(rms)
     aperiodicity = torch.ones_like(rms)
     if len(loud):
-        f0_loud, ap_loud = yin(
-            pitch_frames[loud], cfg.pitch_sample_rate, cfg.f0_min, cfg.f0_max, cfg.yin_threshold
-        )
+        low = [torch.from_numpy(decimate(w, factor)) for w in waves]
+        pitch_frames, _ = frame_batch(low, cfg.yin_length, hop // factor, n_frames=lengths, rows=loud)
+        f0_loud, ap_loud = yin(pitch_frames, cfg.pitch_sample_rate, cfg.f0_min, cfg.f0_max, cfg.yin_threshold)
         f0[loud], aperiodicity[loud] = f0_loud, ap_loud
     voiced = (aperiodicity < cfg.voicing_threshold) & loud_enough & pitched & torch.isfinite(f0)
     values["f0"] = torch.where(voiced, f0, torch.zeros_like(f0))[:, None]

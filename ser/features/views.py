@@ -120,7 +120,10 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
             for i, block in zip(members, stats, strict=True):
                 by_group[i] = block.flatten(1)
         parts = [by_group[i] for i in range(len(groups))]
-        voiced_ratio = functionals(values["voiced"], lengths, ["mean"], frame_s, mask=batch.pitched)[:, 0, 0]
+        # share of voiced frames among those the pitch tracker looked at (the pitch grid)
+        seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+        on_grid = torch.bincount(seg[batch.pitched], minlength=len(lengths))
+        voiced_ratio = torch.bincount(seg[batch.voiced], minlength=len(lengths)) / on_grid.clamp_min(1)
         signal = torch.tensor([_signal_stats(w) for w in waves], dtype=torch.float32).reshape(-1, 2)
         parts.append(torch.cat([voiced_ratio[:, None], signal], dim=1))
         out, split = torch.cat(parts, dim=1), [1] * len(lengths)
