@@ -52,6 +52,26 @@ def load_audio(
     return _finish(y, file_rate, sample_rate, path, offset)
 
 
+def audio_duration(path: str | os.PathLike) -> float:
+    """Length of an audio file in seconds, from its header (the stdlib reader for plain 16-bit PCM
+    WAV, about four times faster than soundfile; soundfile for anything else). Raises `AudioError`
+    with a one-line message naming the file when it is missing or unreadable."""
+    if str(path).lower().endswith(".wav"):
+        try:
+            with wave.open(str(path), "rb") as f:
+                if f.getsampwidth() == 2 and f.getcomptype() == "NONE" and f.getnframes() > 0:
+                    # a truncated file's header promises more frames than it holds: cap by its size
+                    held = (os.path.getsize(path) - 44) // (2 * f.getnchannels())
+                    return min(f.getnframes(), max(held, 0)) / f.getframerate()
+        except (wave.Error, EOFError, OSError):
+            pass  # soundfile below gives the proper error (or reads what wave cannot)
+    try:
+        return float(sf.info(str(path)).duration)
+    except Exception as exc:  # soundfile raises several types; all mean "unreadable"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"cannot read audio {path}: {reason} (is it a valid wav/flac file?)") from None
+
+
 def _read_pcm_wav(
     path: str | os.PathLike, offset: float, duration: float | None
 ) -> tuple[np.ndarray, int] | None:

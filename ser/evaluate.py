@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from omegaconf import DictConfig, OmegaConf
 
+from ser.audio import AudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
 from ser.runs import METRICS, SUMMARY_METRICS, FitResult, Predictions, read_metrics, write_run
 
@@ -101,9 +101,9 @@ def segment_manifest(files: list[Path], window_s: float, hop_s: float) -> tuple[
     rows, skipped = [], []
     for f in files:
         try:
-            duration = sf.info(str(f)).duration
-        except Exception as err:  # soundfile raises several types for damaged files
-            log.warning("unreadable audio %s (%s): skipped", f, type(err).__name__)
+            duration = audio_duration(f)
+        except AudioError as err:
+            log.warning("%s: skipped", err)
             skipped.append((str(f), "unreadable_audio"))
             continue
         if duration <= 1.5 * window_s:

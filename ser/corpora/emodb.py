@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from ser.audio import AudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,9 @@ def read(root: str | Path) -> pd.DataFrame:
             skipped.append((str(path), "unexpected_file_name"))
             continue
         try:
-            duration = sf.info(str(path)).duration
-        except Exception as err:  # soundfile raises several types for damaged files
-            log.warning("EmoDB: unreadable wav %s (%s): skipped", path, type(err).__name__)
+            duration = audio_duration(path)
+        except AudioError as err:
+            log.warning("EmoDB: %s: skipped", err)
             skipped.append((str(path), "unreadable_wav"))
             continue
         spk = m["spk"]

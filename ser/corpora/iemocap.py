@@ -21,8 +21,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from ser.audio import AudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,10 @@ def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS) -> 
                 dialog = utt.rsplit("_", 1)[0]
                 wav = session_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
                 try:
-                    duration = sf.info(str(wav)).duration
-                except Exception as err:  # soundfile raises several types for missing/damaged files
+                    duration = audio_duration(wav)
+                except AudioError as err:
                     reason = "missing_wav" if not wav.exists() else "unreadable_wav"
-                    log.warning("%s %s (%s): skipped", reason.replace("_", " "), wav, type(err).__name__)
+                    log.warning("%s %s (%s): skipped", reason.replace("_", " "), wav, err)
                     skipped.append((str(wav), reason))
                     continue
                 speaker, group, gender = speaker_of(utt)

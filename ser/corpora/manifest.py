@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from ser.audio import AudioError, audio_duration
 from ser.corpora.manifest_schema import MANIFEST_COLUMNS, make_manifest
 
 REQUIRED = ["path", "label", "speaker"]
@@ -50,9 +50,9 @@ def read(path: str | Path) -> pd.DataFrame:
         duration = _number(rec.get("duration", ""), None, where, "duration")
         if duration is None:
             try:
-                duration = sf.info(str(audio)).duration - offset
-            except Exception as err:
-                raise ValueError(f"{where}: unreadable audio file {audio} ({type(err).__name__})") from None
+                duration = audio_duration(audio) - offset
+            except AudioError as err:
+                raise ValueError(f"{where}: {err}") from None
         utt = str(rec.get("utterance_id", "")).strip() or (audio.stem if offset == 0 else f"{audio.stem}@{offset:g}")
         speaker = str(rec["speaker"]).strip()
         rows.append(

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ser.audio import load_audio
+from ser.audio import AudioError, audio_duration, load_audio
 from ser.cache import atomic_dir, cache_root, stable_hash
 from ser.features.config import FeatureConfig, make_config, to_plain
 from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
@@ -109,10 +109,8 @@ def cache_key(manifest: pd.DataFrame, cfg: FeatureConfig) -> str:
 def _file_duration(item: Item) -> float:
     """Seconds of audio an item will yield, from the file header (3 s when unreadable: it gets skipped)."""
     try:
-        import soundfile as sf
-
-        return max(0.0, sf.info(item.path).duration - item.offset)
-    except Exception:  # the extraction itself reports unreadable files; planning just needs a guess
+        return max(0.0, audio_duration(item.path) - item.offset)
+    except AudioError:  # the extraction itself reports unreadable files; planning just needs a guess
         return 3.0
 
 
