@@ -5,14 +5,14 @@ A feature folder holds
   utterance, acoustic one row each, sequence (T, D) or (chunks, D);
 - `offsets.npy`: int64 (N + 1,), utterance i owns rows offsets[i]:offsets[i+1];
 - `meta.json`: view, ids, column names, skipped items with reasons, config, version, counts.
-It is written while extraction runs (rows are appended to a raw file, never held all in memory)
+It is written while extraction runs (rows are appended to data.npy, never held all in memory)
 and opened with a memory map, so a 10,000-utterance corpus costs little RAM either way.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,14 +47,29 @@ class FeatureSet:
         return len(self.ids)
 
 
+NPY_HEADER_BYTES = 128  # fixed-size .npy v1.0 header: rows are appended after it as they come
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A float32 C-order .npy v1.0 header of exactly NPY_HEADER_BYTES bytes (64-byte aligned)."""
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple(shape)!r}, }}"
+    body = text.ljust(NPY_HEADER_BYTES - 10 - 1) + "\n"
+    if len(body) != NPY_HEADER_BYTES - 10:
+        raise ValueError(f"shape {shape} does not fit the fixed .npy header")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+
 class RowWriter:
-    """Append per-utterance rows to `folder` as extraction produces them, then finalise."""
+    """Append per-utterance rows to `folder` as extraction produces them, then finalise.
+
+    Rows go straight into data.npy behind a placeholder header that `finish` overwrites with the
+    final shape, so the data is written once (no second copy of a possibly multi-GB file)."""
 
     def __init__(self, folder: Path, n_cols: int):
         self.folder = Path(folder)
         self.n_cols = n_cols
-        self.raw_path = self.folder / "data.f32"
-        self.raw = open(self.raw_path, "wb")  # noqa: SIM115 -- closed in finish()
+        self.data = open(self.folder / "data.npy", "wb")  # noqa: SIM115 -- closed in finish()
+        self.data.write(_npy_header((0, n_cols)))
         self.ids: list[str] = []
         self.offsets: list[int] = [0]
         self.audio_seconds = 0.0
@@ -62,21 +77,17 @@ class RowWriter:
     def add(self, utt_id: str, rows: np.ndarray, audio_seconds: float = 0.0) -> None:
         if rows.ndim != 2 or rows.shape[1] != self.n_cols:
             raise ValueError(f"{utt_id}: rows of shape {rows.shape}, expected (n, {self.n_cols})")
-        self.raw.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+        self.data.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
         self.ids.append(utt_id)
         self.offsets.append(self.offsets[-1] + rows.shape[0])
         self.audio_seconds += audio_seconds
 
     def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """Write data.npy (header + the raw rows, streamed), offsets.npy and meta.json; return the meta."""
-        self.raw.close()
+        """Write data.npy's final header, offsets.npy and meta.json; return the meta."""
         n_rows = self.offsets[-1]
-        with open(self.folder / "data.npy", "wb") as out:
-            header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, self.n_cols)}
-            np.lib.format.write_array_header_1_0(out, header)
-            with open(self.raw_path, "rb") as raw:
-                shutil.copyfileobj(raw, out, length=16 << 20)
-        self.raw_path.unlink()
+        self.data.seek(0)
+        self.data.write(_npy_header((n_rows, self.n_cols)))
+        self.data.close()
         np.save(self.folder / "offsets.npy", np.asarray(self.offsets, dtype=np.int64))
         meta = {**meta, "ids": self.ids, "n_rows": n_rows, "audio_seconds": self.audio_seconds}
         (self.folder / "meta.json").write_text(json.dumps(meta, indent=1))
