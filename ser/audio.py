@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
-import wave
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -52,19 +54,59 @@ def load_audio(
     return _finish(y, file_rate, sample_rate, path, offset)
 
 
+@dataclass(frozen=True)
+class _PcmLayout:
+    """Where a plain 16-bit PCM WAV keeps its samples."""
+
+    channels: int
+    rate: int
+    data_start: int  # byte offset of the first sample
+    frames: int  # sample frames actually present (a truncated file holds fewer than its header says)
+
+
+def _pcm_wav_layout(f: BinaryIO, file_size: int) -> _PcmLayout | None:
+    """Walk the RIFF chunks of an open WAV file up to its `data` chunk. None unless it is plain
+    16-bit PCM (format tag 1): anything else (float, 24-bit, extensible, damaged) goes to soundfile."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt = None
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if chunk_id == b"data":
+            break
+        if chunk_id == b"fmt ":
+            body = f.read(size + (size & 1))
+            if len(body) < 16:
+                return None
+            fmt = struct.unpack("<HHIIHH", body[:16])  # tag, channels, rate, byte rate, block, bits
+        else:
+            f.seek(size + (size & 1), 1)
+    if fmt is None:
+        return None
+    tag, channels, rate, _, block, bits = fmt
+    if tag != 1 or bits != 16 or channels < 1 or rate < 1 or block != 2 * channels:
+        return None
+    data_start = f.tell()
+    frames = min(size, max(file_size - data_start, 0)) // block
+    return _PcmLayout(channels, rate, data_start, frames)
+
+
 def audio_duration(path: str | os.PathLike) -> float:
-    """Length of an audio file in seconds, from its header (the stdlib reader for plain 16-bit PCM
-    WAV, about four times faster than soundfile; soundfile for anything else). Raises `AudioError`
+    """Length of an audio file in seconds, from its header (read directly for plain 16-bit PCM
+    WAV, several times faster than soundfile; soundfile for anything else). Raises `AudioError`
     with a one-line message naming the file when it is missing or unreadable."""
     if str(path).lower().endswith(".wav"):
         try:
-            with wave.open(str(path), "rb") as f:
-                if f.getsampwidth() == 2 and f.getcomptype() == "NONE" and f.getnframes() > 0:
-                    # a truncated file's header promises more frames than it holds: cap by its size
-                    held = (os.path.getsize(path) - 44) // (2 * f.getnchannels())
-                    return min(f.getnframes(), max(held, 0)) / f.getframerate()
-        except (wave.Error, EOFError, OSError):
-            pass  # soundfile below gives the proper error (or reads what wave cannot)
+            with open(path, "rb") as f:
+                layout = _pcm_wav_layout(f, os.fstat(f.fileno()).st_size)
+            if layout is not None and layout.frames > 0:
+                return layout.frames / layout.rate
+        except (OSError, struct.error):
+            pass  # soundfile below gives the proper error (or reads what this cannot)
     try:
         return float(sf.info(str(path)).duration)
     except Exception as exc:  # soundfile raises several types; all mean "unreadable"
@@ -75,26 +117,26 @@ def audio_duration(path: str | os.PathLike) -> float:
 def _read_pcm_wav(
     path: str | os.PathLike, offset: float, duration: float | None
 ) -> tuple[np.ndarray, int] | None:
-    """Fast path for plain 16-bit PCM WAV (most speech corpora): the stdlib reader has a third of
-    soundfile's per-file overhead. Returns None for anything else, which soundfile then reads."""
+    """Fast path for plain 16-bit PCM WAV (most speech corpora): a direct read of the samples,
+    with a fraction of soundfile's per-file overhead. Returns None for anything else, which
+    soundfile then reads."""
     if not str(path).lower().endswith(".wav"):
         return None
     try:
-        with wave.open(str(path), "rb") as f:
-            if f.getsampwidth() != 2 or f.getcomptype() != "NONE":
+        with open(path, "rb") as f:
+            layout = _pcm_wav_layout(f, os.fstat(f.fileno()).st_size)
+            if layout is None:
                 return None
-            rate, channels, total = f.getframerate(), f.getnchannels(), f.getnframes()
-            start = min(int(round(max(float(offset or 0.0), 0.0) * rate)), total)
-            if start:
-                f.setpos(start)
-            count = total - start
+            start = min(int(round(max(float(offset or 0.0), 0.0) * layout.rate)), layout.frames)
+            count = layout.frames - start
             if duration is not None and math.isfinite(duration) and duration > 0:
-                count = min(count, int(round(duration * rate)))
-            raw = f.readframes(count)
-    except (wave.Error, EOFError, OSError):
-        return None  # soundfile gives the proper error (or reads what wave cannot)
-    y = np.frombuffer(raw, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)
-    return y.reshape(-1, channels), rate
+                count = min(count, int(round(duration * layout.rate)))
+            f.seek(layout.data_start + start * 2 * layout.channels)
+            raw = np.frombuffer(f.read(count * 2 * layout.channels), dtype="<i2")
+    except (OSError, struct.error, ValueError):
+        return None  # soundfile gives the proper error (or reads what this cannot)
+    y = raw.astype(np.float32) * np.float32(1 / 32768)
+    return y.reshape(-1, layout.channels), layout.rate
 
 
 def _finish(y: np.ndarray, file_rate: int, sample_rate: int, path, offset) -> np.ndarray:
