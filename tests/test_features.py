@@ -12,9 +12,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from ser.audio import AudioError, load_audio
+from ser.audio import AudioError, audio_duration, load_audio
 from ser.features import FeatureSet, cache_key, compute_view, extract_view, feature_names, make_config
-from ser.features.functionals import functionals
+from ser.features.descriptors import _mean_of_extremes
+from ser.features.functionals import functionals, grouped_functionals
 
 SR = 16000
 
@@ -69,6 +70,30 @@ def test_load_audio_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as err:
         load_audio(bad)
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_pcm_wav_fast_path_agrees_with_soundfile(tmp_path: Path) -> None:
+    """The direct 16-bit PCM reader gives soundfile's samples and durations; other encodings and
+    truncated files still read correctly (soundfile, or capped at what the file holds)."""
+    rng = np.random.default_rng(3)
+    stereo = rng.uniform(-0.5, 0.5, (22050, 2)).astype(np.float32)
+    pcm = tmp_path / "pcm.wav"
+    sf.write(pcm, stereo, 22050, subtype="PCM_16")
+    ref = sf.read(pcm, dtype="float32")[0]
+    np.testing.assert_array_equal(load_audio(pcm, sample_rate=22050), ref.mean(axis=1))
+    np.testing.assert_array_equal(load_audio(pcm, 0.2, 0.3, 22050), ref[4410:11025].mean(axis=1))
+    assert audio_duration(pcm) == sf.info(pcm).duration == 1.0
+    float_wav = tmp_path / "float.wav"  # not 16-bit PCM: soundfile reads it
+    sf.write(float_wav, stereo, 22050, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(float_wav, sample_rate=22050), stereo.mean(axis=1), atol=1e-7)
+    assert audio_duration(float_wav) == 1.0
+    truncated = tmp_path / "truncated.wav"  # the header promises 22050 frames, half are there
+    raw = pcm.read_bytes()
+    truncated.write_bytes(raw[: 44 + 22050 * 2])
+    assert audio_duration(truncated) == pytest.approx(0.5, abs=1e-3)
+    np.testing.assert_array_equal(load_audio(truncated, sample_rate=22050), ref[: 22050 // 2].mean(axis=1))
+    with pytest.raises(AudioError, match="nowhere.wav"):
+        audio_duration(tmp_path / "nowhere.wav")
 
 
 # ---------------------------------------------------------------- views
@@ -158,6 +183,37 @@ def test_functionals_match_numpy() -> None:
                 slope,
             ]
             np.testing.assert_allclose(out[b].numpy(), np.stack(ref, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_functionals_equal_one_call_per_group() -> None:
+    rng = np.random.default_rng(1)
+    lengths = [7, 30, 1, 12]
+    x = torch.from_numpy(rng.normal(size=(sum(lengths), 9)).astype(np.float32))
+    mask = torch.from_numpy(rng.random(sum(lengths)) > 0.3)
+    groups = [
+        (3, ["mean", "std", "min", "max", "slope"]),
+        (4, ["mean", "std"]),
+        (2, ["p10", "max", "p90", "mean"]),
+    ]
+    for m in (None, mask):
+        together = grouped_functionals(x, lengths, groups, 0.01, m)
+        start = 0
+        for (width, names), got in zip(groups, together, strict=True):
+            alone = functionals(x[:, start : start + width], lengths, names, 0.01, m)
+            torch.testing.assert_close(got, alone)
+            start += width
+
+
+def test_mean_of_extremes_matches_a_sort_with_ties() -> None:
+    rng = np.random.default_rng(2)
+    for rows in (2, 3, 7, 102):
+        x = torch.from_numpy(rng.integers(0, 5, (rows, 40)).astype(np.float32))  # many ties
+        s = x.sort(dim=0).values
+        for n in (1, 2, 3):
+            if n > rows:
+                continue
+            torch.testing.assert_close(_mean_of_extremes(x, n, largest=False), s[:n].mean(dim=0))
+            torch.testing.assert_close(_mean_of_extremes(x, n, largest=True), s[-n:].mean(dim=0))
 
 
 def test_bad_settings_fail_with_one_line() -> None:

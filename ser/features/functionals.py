@@ -1,7 +1,8 @@
 """Statistics over frames ("functionals"), vectorised over a batch of variable-length segments.
 
-Segments are padded into one (B, T, D) tensor with a mask, so each statistic is one tensor op for
-the whole batch, and all percentiles come from a single sort.
+Segments are consecutive row ranges of one (rows, D) tensor. Sums, minima and maxima are segment
+reductions over the rows (index_add / scatter_reduce), so each statistic is one tensor op for the
+whole batch; only percentiles pad the segments into a (B, T, D) block, for a single sort.
 """
 
 from __future__ import annotations
