@@ -28,7 +28,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ser.models.lightning_fit import build_datamodule, build_module
+from ser.models.lightning_fit import build_datamodule, build_module, skip_nvml_check_without_gpu
 from ser.pipeline import prepare_fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    skip_nvml_check_without_gpu()  # as train.py does: both loops then skip the per-step NVML probe
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,8 +94,22 @@ def build_callbacks(cfg: DictConfig, out_dir: Path, with_loggers: bool = True) -
     return callbacks
 
 
+def skip_nvml_check_without_gpu() -> None:
+    """Undo lightning's `PYTORCH_NVML_BASED_CUDA_CHECK=1` on a machine with no visible GPU.
+
+    Lightning sets it at import so that checking for CUDA never initialises CUDA before it forks
+    workers. Without a GPU, though, torch never caches its device count, and every optimizer
+    step (torch.optim checks `torch.cuda.is_available()`) loads NVML again: about 0.4 ms a step,
+    6 % of a small MLP's step on CPU. With no GPU there is no CUDA to poison, and the default
+    check answers from a cache.
+    """
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
+
 def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list[L.Callback]) -> L.Trainer:
     """The `trainer:` config with the callbacks and loggers (none: `logger=False`)."""
+    skip_nvml_check_without_gpu()
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=list(loggers) or False, default_root_dir=str(out_dir)
     )
