@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ser.features.config import FeatureConfig
 from ser.features.filters import chroma_filters, dct_matrix, fft_frequencies, mel_filters
+from ser.features.functionals import row_positions, segment_ids
 from ser.features.pitch import yin
 
 _TINY = torch.finfo(torch.float32).tiny
@@ -70,8 +71,7 @@ def frame_batch(
         base += span
     counts_t = torch.tensor(counts)
     starts = (
-        torch.repeat_interleave(torch.tensor(bases, dtype=torch.long), counts_t)
-        + _frame_positions(counts) * hop
+        torch.repeat_interleave(torch.tensor(bases, dtype=torch.long), counts_t) + row_positions(counts) * hop
     )
     if rows is not None:
         starts = starts[rows]
@@ -120,19 +120,12 @@ def decimate(wave: np.ndarray, factor: int) -> np.ndarray:
 
 def _segment_max(x: torch.Tensor, lengths: list[int]) -> torch.Tensor:
     """Per-segment maximum of `x` (rows x anything), broadcast back to one value per row."""
-    seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    seg = segment_ids(lengths)
     row_max = x.amax(dim=1) if x.ndim > 1 else x
     maxima = torch.full((len(lengths),), float("-inf"), dtype=x.dtype).scatter_reduce_(
         0, seg, row_max, "amax"
     )
     return maxima[seg]
-
-
-def _frame_positions(lengths: list[int]) -> torch.Tensor:
-    """Index of each row within its own utterance."""
-    lengths_t = torch.tensor(lengths)
-    starts = torch.cumsum(lengths_t, 0) - lengths_t
-    return torch.arange(int(lengths_t.sum())) - torch.repeat_interleave(starts, lengths_t)
 
 
 def power_to_db(power: torch.Tensor, lengths: list[int], top_db: float) -> torch.Tensor:
@@ -184,7 +177,7 @@ def deltas(
             out[start : start + n] = convolve(x[start : start + n])
         start += n
     out = out.view(-1, d, k)
-    return [out[:, :, j].contiguous() for j in range(k)]
+    return [out[:, :, j] for j in range(k)]  # strided views: their consumers concatenate them anyway
 
 
 @lru_cache(maxsize=8)
@@ -268,13 +261,11 @@ def _mean_of_two_smallest(x: torch.Tensor) -> torch.Tensor:
     """Mean of the two smallest values of each column of `x` (rows >= 2), by a knockout tournament
     over row pairs: (smallest, second smallest) of a union is (min(a1, b1), min(max(a1, b1), a2, b2)).
     About log2(rows) rounds of elementwise min/max, no sort and no boolean masks."""
-    inf = torch.full((1, x.shape[1]), float("inf"), dtype=x.dtype)
-    if x.shape[0] % 2:
-        x = torch.cat([x, inf])
+    rounds = max(1, (x.shape[0] - 1).bit_length())
+    if x.shape[0] < 2**rounds:  # pad to a power of two once, so every round pairs all rows
+        x = torch.cat([x, torch.full((2**rounds - x.shape[0], x.shape[1]), float("inf"), dtype=x.dtype)])
     first, second = torch.minimum(x[0::2], x[1::2]), torch.maximum(x[0::2], x[1::2])
     while first.shape[0] > 1:
-        if first.shape[0] % 2:
-            first, second = torch.cat([first, inf]), torch.cat([second, inf])
         a1, b1, a2, b2 = first[0::2], first[1::2], second[0::2], second[1::2]
         first, second = torch.minimum(a1, b1), torch.minimum(torch.maximum(a1, b1), torch.minimum(a2, b2))
     return (first[0] + second[0]) / 2
@@ -377,7 +368,7 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     # silence). Quiet frames can never be voiced, so YIN only runs on the loud ones, and only on
     # frames of the pitch grid (every pitch_stride-th frame; others read as unvoiced).
     loud_enough = (rms_db >= _segment_max(rms_db, lengths) + cfg.voicing_min_db) & (rms > 1e-4)
-    pitched = _frame_positions(lengths) % cfg.pitch_stride == 0
+    pitched = row_positions(lengths) % cfg.pitch_stride == 0
     factor = cfg.pitch_decimation
     loud = (loud_enough & pitched).nonzero()[:, 0]
     f0 = torch.zeros_like(rms)

@@ -7,11 +7,33 @@ whole batch; only percentiles pad the segments into a (B, T, D) block, for a sin
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 SIMPLE = ("mean", "std", "min", "max", "slope")
+
+
+@lru_cache(maxsize=8)
+def _segment_layout(lengths: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(segment of each row, position of each row within its segment) for consecutive segments."""
+    lengths_t = torch.tensor(lengths, dtype=torch.long)
+    seg = torch.repeat_interleave(torch.arange(len(lengths)), lengths_t)
+    starts = torch.cumsum(lengths_t, 0) - lengths_t
+    return seg, torch.arange(int(lengths_t.sum())) - starts[seg]
+
+
+def segment_ids(lengths: list[int]) -> torch.Tensor:
+    """The segment index of each row, for consecutive segments of these lengths (read-only: the
+    tensor is shared between the calls on one batch)."""
+    return _segment_layout(tuple(lengths))[0]
+
+
+def row_positions(lengths: list[int]) -> torch.Tensor:
+    """The index of each row within its own segment (read-only, shared like `segment_ids`)."""
+    return _segment_layout(tuple(lengths))[1]
 
 
 def check_functional(name: str) -> None:
@@ -100,13 +122,11 @@ def grouped_functionals(
         chosen = [g for g, (_, names) in enumerate(groups) if any(map(pred, names))]
         return _Selection(ranges, chosen, values.shape[1])
 
-    lengths_t = torch.tensor(lengths)
-    seg = torch.repeat_interleave(torch.arange(n_seg), lengths_t)
+    seg = segment_ids(lengths)
     x, pos = values, None
     wants = {name for _, names in groups for name in names}
     if "slope" in wants:
-        starts = torch.cumsum(lengths_t, 0) - lengths_t
-        pos = torch.arange(values.shape[0]) - starts[seg]
+        pos = row_positions(lengths)
     if mask is not None:
         keep = mask.nonzero()[:, 0]
         x, seg = values[keep], seg[keep]

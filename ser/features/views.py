@@ -11,7 +11,7 @@ import torch
 
 from ser.features.config import FeatureConfig
 from ser.features.descriptors import compute_descriptors, descriptor_names
-from ser.features.functionals import check_functional, functionals, grouped_functionals
+from ser.features.functionals import check_functional, functionals, grouped_functionals, segment_ids
 
 # Acoustic view: descriptor groups and the entries in each (functionals come from cfg.functionals).
 ACOUSTIC_GROUPS: dict[str, list[str]] = {
@@ -113,15 +113,15 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
             members = [i for i, (group, _, _) in enumerate(groups) if (group in VOICED_ONLY) == voiced_only]
             if not members:
                 continue
-            blocks = [torch.cat([values[e] for e in groups[i][1]], dim=1) for i in members]
-            spec = [(b.shape[1], groups[i][2]) for i, b in zip(members, blocks, strict=True)]
+            columns = torch.cat([values[e] for i in members for e in groups[i][1]], dim=1)
+            spec = [(sum(values[e].shape[1] for e in groups[i][1]), groups[i][2]) for i in members]
             mask = batch.voiced if voiced_only else None
-            stats = grouped_functionals(torch.cat(blocks, dim=1), lengths, spec, frame_s, mask=mask)
+            stats = grouped_functionals(columns, lengths, spec, frame_s, mask=mask)
             for i, block in zip(members, stats, strict=True):
                 by_group[i] = block.flatten(1)
         parts = [by_group[i] for i in range(len(groups))]
         # share of voiced frames among those the pitch tracker looked at (the pitch grid)
-        seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+        seg = segment_ids(lengths)
         on_grid = torch.bincount(seg[batch.pitched], minlength=len(lengths))
         voiced_ratio = torch.bincount(seg[batch.voiced], minlength=len(lengths)) / on_grid.clamp_min(1)
         signal = torch.tensor([_signal_stats(w) for w in waves], dtype=torch.float32).reshape(-1, 2)
