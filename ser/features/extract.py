@@ -31,7 +31,7 @@ from ser.features.views import compute_view, feature_names
 log = logging.getLogger(__name__)
 
 # Bump when a change in the code changes feature values: old caches then stop matching.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 # Work unit: about this much audio per batch. Small enough that a batch's arrays stay near the CPU
 # cache (FFTs over ~3000 frames run 2-3x faster per frame than over 10,000), large enough that
