@@ -2,12 +2,13 @@
 
 Both loops train the same net (same initial weights) on the same batches of the demo corpus: the
 data module's training loader, the same optimizer, loss and training metrics, the same number of
-epochs, no validation,
-checkpointing, progress bar or logging in either. Runs alternate (plain, Lightning, plain, ...)
-so that load from other processes hits both alike; the median epoch time of each is reported.
+epochs, no validation, checkpointing, progress bar or logging in either (and, as in train.py,
+without lightning's per-step NVML probe on a machine with no GPU). Runs alternate (plain,
+Lightning, plain, ...) so that load from other processes hits both alike; the best and the median
+epoch time of each are reported (the first epoch of each run is left out: it warms allocators).
 
     python benchmarks/bench_training.py --model cnn --epochs 3 --repeats 3
-    python benchmarks/bench_training.py --model dnn --epochs 10 --threads 1
+    python benchmarks/bench_training.py --model dnn --epochs 10 --threads 1 --repeats 10
 
 Prints one line per loop and the overhead; the data share is the time spent in the loader's
 `next()` (plain loop) or between one batch's end and the next batch's start (Lightning: loading
