@@ -116,7 +116,10 @@ def grouped_functionals(
         raise ValueError(f"groups cover {start} columns, values have {values.shape[1]}")
     n_seg, dtype = len(lengths), values.dtype
     if n_seg == 0 or values.shape[0] == 0 or values.shape[1] == 0:
-        return [torch.zeros(n_seg, hi - lo, len(names), dtype=dtype) for (lo, hi), (_, names) in zip(ranges, groups, strict=True)]  # fmt: skip
+        return [
+            torch.zeros(n_seg, hi - lo, len(names), dtype=dtype)
+            for (lo, hi), (_, names) in zip(ranges, groups, strict=True)
+        ]
 
     def select(pred) -> _Selection:
         chosen = [g for g, (_, names) in enumerate(groups) if any(map(pred, names))]
@@ -182,6 +185,9 @@ def grouped_functionals(
     zeros = torch.zeros(n_seg, 1, dtype=dtype)
     outs = []
     for g, ((lo, hi), (_, names)) in enumerate(zip(ranges, groups, strict=True)):
+        if not names:
+            outs.append(torch.zeros(n_seg, hi - lo, 0, dtype=dtype))
+            continue
         cols = []
         for name in names:
             if name in results:
