@@ -79,22 +79,6 @@ def frame_batch(
     return windows.index_select(0, starts), counts
 
 
-def windowed_frames(
-    waves: list[torch.Tensor], n_fft: int, hop: int, window: torch.Tensor
-) -> tuple[torch.Tensor, list[int]]:
-    """Centred frames of every wave times the window, written straight into one (n_frames, n_fft)
-    tensor (frame t centred on sample t * hop, zero padding): one pass instead of stack + multiply."""
-    pad = n_fft // 2
-    padded = [F.pad(w[None], (pad, pad))[0] for w in waves]
-    lengths = [(len(p) - n_fft) // hop + 1 for p in padded]
-    out = torch.empty(sum(lengths), n_fft, dtype=window.dtype)
-    start = 0
-    for p, n in zip(padded, lengths, strict=True):
-        torch.mul(p.unfold(0, n_fft, hop), window, out=out[start : start + n])
-        start += n
-    return out, lengths
-
-
 def rms_and_zcr(frames: torch.Tensor, win: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame RMS and zero-crossing rate over the centred `win` samples of each unwindowed frame
     of `frames` (n_frames, n_fft), as librosa.feature.rms / zero_crossing_rate (center=True, zero
@@ -307,16 +291,9 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     sr, hop, n_fft, win = cfg.sample_rate, cfg.hop_length, cfg.fft_size, cfg.win_length
     tensors = [torch.from_numpy(w) for w in waves]
     n_mels = cfg.n_mels
-    if logmel_only:
-        frames, lengths = windowed_frames(tensors, n_fft, hop, _window(win, n_fft))
-        spec = torch.fft.rfft(frames, dim=1)
-        power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
-        mel = mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax)
-        return FrameBatch(lengths, {"logmel": power_to_db(mel, lengths, cfg.top_db)}, None)
-
     # The unwindowed frames serve the STFT (after windowing) and the RMS / zero-crossing rate.
     raw, lengths = frame_batch(tensors, n_fft, hop)
-    rms, zcr = rms_and_zcr(raw, win)
+    rms, zcr = (None, None) if logmel_only else rms_and_zcr(raw, win)
     spec = torch.fft.rfft(raw.mul_(_window(win, n_fft)), dim=1)
     del raw
     power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
@@ -326,6 +303,8 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
         mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax), lengths, cfg.top_db
     )
     values: dict[str, torch.Tensor] = {"logmel": logmel}
+    if logmel_only:
+        return FrameBatch(lengths, values, None)
     mfcc = logmel @ torch.from_numpy(dct_matrix(cfg.n_mfcc, n_mels)).T
     values["mfcc"] = mfcc
     if cfg.mfcc_deltas:

@@ -195,9 +195,14 @@ class EmotionClassifier(L.LightningModule):
         return torch.softmax(self(batch).float(), dim=1)
 
     # ------------------------------------------------------------------ epoch ends: metrics
-    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+    def _epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
+        """The stage's epoch metrics (global under DDP), with its accumulators reset."""
         values = self.metrics[f"{stage}_metrics"].compute()
         self.metrics[f"{stage}_metrics"].reset()
+        return values
+
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        values = self._epoch_values(stage)
         # The values are already global (the metric state is summed across processes); sync_dist only
         # tells Lightning so, at the cost of one all-reduce per epoch under DDP.
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, sync_dist=True)
@@ -212,8 +217,7 @@ class EmotionClassifier(L.LightningModule):
         # call costs about 1 ms on CPU (Lightning walks the stored result's attributes on every call),
         # which on a small corpus (8 steps an epoch) was a tenth of the epoch. Validation and test
         # metrics keep `self.log`: checkpointing, early stopping and the sweepers read them.
-        values = self.metrics["train_metrics"].compute()
-        self.metrics["train_metrics"].reset()
+        values = self._epoch_values("train")
         if self.loggers and self.trainer.is_global_zero:
             row = {f"train/{k}": float(v) for k, v in values.items()}
             row["epoch"] = self.current_epoch
