@@ -6,26 +6,19 @@ Writes the same artifacts as a training run; with several folds, one sub-folder 
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
+from ser.cli import run, user_errors
 from ser.ensemble import run_ensemble
-
-log = logging.getLogger(__name__)
 
 
 @hydra.main(config_path="conf", config_name="ensemble", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> float:
-    try:
-        summary = run_ensemble(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        log.error("%s", err)
-        sys.exit(2)
+    summary = run_ensemble(cfg)
     return float(summary["test/ua_mean"])
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

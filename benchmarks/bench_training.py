@@ -29,8 +29,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ser.models.lightning_fit import build_datamodule, build_module, skip_nvml_check_without_gpu
-from ser.pipeline import prepare_fold
+from ser.fold import prepare_fold
+from ser.models.neural import build_datamodule, build_module, skip_nvml_check_without_gpu
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,9 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.linear_model import LogisticRegression
 
+from ser.cv import cv_summary
+from ser.loggers import build_loggers
 from ser.metrics import classification_metrics
+from ser.render import results_table, summary_markdown
 from ser.runs import (
     PREDICTIONS,
     VAL_PREDICTIONS,
@@ -29,8 +34,10 @@ from ser.runs import (
     Predictions,
     find_runs,
     frame_to_predictions,
+    output_dir,
     read_metrics,
     read_predictions,
+    write_run,
 )
 
 log = logging.getLogger(__name__)
@@ -169,16 +176,8 @@ def pool_fold(members: list[Member], method: str, seed: int = 0) -> tuple[FitRes
     return FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test)), info
 
 
-def run_ensemble(cfg) -> dict:
+def run_ensemble(cfg: DictConfig) -> dict:
     """Hydra entry: pool `cfg.runs` with `cfg.method`, write artifacts, return the CV summary."""
-    import pandas as pd
-    from omegaconf import OmegaConf
-
-    from ser.loggers import build_loggers
-    from ser.runs import cv_summary, write_run
-    from ser.sweep_summary import to_markdown
-    from ser.train import log_results_table, output_dir
-
     runs = list(cfg.runs) if OmegaConf.is_list(cfg.runs) or isinstance(cfg.runs, list) else [cfg.runs]
     members = [load_member(r) for r in find_runs(runs)]
     by_fold = group_by_fold(members)
@@ -196,9 +195,9 @@ def run_ensemble(cfg) -> dict:
     if len(by_fold) > 1:
         table = pd.DataFrame([summary])
         table.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(to_markdown(table))
+        (out / "summary.md").write_text(summary_markdown(table))
     else:
-        log_results_table(metrics, fold_members[0].classes)
+        print(results_table(metrics, fold_members[0].classes))
     print(f"ensemble {cfg.method} of {len(by_fold[next(iter(by_fold))])} runs over {len(by_fold)} fold(s): "
           f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
           f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f} -> {out}")
@@ -211,10 +210,8 @@ def run_ensemble(cfg) -> dict:
     return summary
 
 
-def _follow_inputs_on_wandb(cfg, run_dirs: list[Path]) -> None:
+def _follow_inputs_on_wandb(cfg: DictConfig, run_dirs: list[Path]) -> None:
     """Log the ensemble to the W&B project of its inputs, in their group when they share one."""
-    from omegaconf import OmegaConf, open_dict
-
     if not cfg.get("logger") or "wandb" not in cfg.logger:
         return
     projects, groups = set(), set()

@@ -1,13 +1,12 @@
 """Re-evaluate a finished run, or apply it to new audio.
 
 A run directory holds everything needed: `.hydra/config.yaml` (the composed config it was trained
-with), the model (`*.ckpt` or `model.joblib`) and its `metrics.json`. Model families provide
-`predict_proba(cfg, run_dir, manifest, features) -> (N, n_classes)` next to their `fit`.
+with), the model (`*.ckpt` or `model.joblib`) and its `metrics.json`. The run's model family
+(`ser.models.FAMILIES`) loads the model and gives its probabilities.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
@@ -17,32 +16,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from ser.audio import AudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
-from ser.runs import METRICS, SUMMARY_METRICS, FitResult, Predictions, read_metrics, write_run
+from ser.features import extract_view
+from ser.fold import prepare_fold
+from ser.loggers import build_loggers
+from ser.models import get_family
+from ser.runs import SUMMARY_METRICS, FitResult, Predictions, load_run_config, read_metrics, write_run
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
-PREDICT_FUNCTIONS = {
-    "lightning": "ser.models.lightning_fit:predict_proba",
-    "sklearn": "ser.models.sklearn:predict_proba",
-}
-
-
-def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The composed config a run was trained with, with a clear error when `run_dir` is not a run."""
-    run = Path(run_dir)
-    path = run / ".hydra" / "config.yaml"
-    if not path.is_file() or not (run / METRICS).is_file():
-        raise FileNotFoundError(f"{run} is not a finished train.py run (needs .hydra/config.yaml and {METRICS})")
-    return OmegaConf.load(path)
-
-
-def family_predict(family: str):
-    """The `predict_proba` function of a model family."""
-    if family not in PREDICT_FUNCTIONS:
-        raise ValueError(f"model.family={family!r} has no predictor: choose one of {', '.join(PREDICT_FUNCTIONS)}")
-    module, func = PREDICT_FUNCTIONS[family].split(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
@@ -51,18 +33,16 @@ def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
     Returns the new metrics with `matches_training` telling whether WA/UA/macro-F1 equal the
     training-time figures (to 1e-6).
     """
-    from ser.pipeline import prepare_fold
-
     run = Path(run_dir)
     cfg = load_run_config(run)
     data = prepare_fold(cfg)
-    predict = family_predict(cfg.model.family)
+    family = get_family(cfg.model.family)
+    model = family.load(run)
     parts = {}
     for part in ("val", "test"):
         rows = getattr(data.split, part)
         manifest = data.manifest.iloc[rows].reset_index(drop=True)
-        features = data.features.subset(rows) if hasattr(data.features, "subset") else _subset(data.features, rows)
-        probs = predict(cfg, run, manifest, features)
+        probs = family.predict_proba(model, manifest, data.features.subset(rows))
         parts[part] = Predictions(manifest["utterance_id"].tolist(), manifest["target"].to_numpy(), probs)
     metrics = write_run(out_dir, FitResult(val=parts["val"], test=parts["test"]), data.classes, data.split.fold,
                         {"reevaluated_run": str(run)})
@@ -73,13 +53,6 @@ def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
         print(f"{key:15s} trained {trained.get(key, float('nan')):.4f}  now {metrics[key]:.4f}")
     print("matches training-time metrics" if metrics["matches_training"] else f"DIFFERS from training-time metrics: {diffs}")
     return metrics
-
-
-def _subset(features, rows: np.ndarray):
-    """A FeatureSet restricted to `rows` (positions), keeping its order."""
-    from dataclasses import replace
-
-    return replace(features, ids=[features.ids[i] for i in rows], data=[features.data[i] for i in rows], skipped=[], cache_hit=True)
 
 
 def audio_files(path: str | Path) -> list[Path]:
@@ -122,8 +95,6 @@ def predict_audio(run_dir: str | Path, audio: str | Path, out_dir: str | Path, w
                   hop_s: float = 2.0, jobs: int = 1) -> pd.DataFrame:
     """Predict emotions for new audio with a trained run; write `audio_predictions.csv` (one row per
     file: mean of its windows' probabilities, predicted class, window count) and return it."""
-    from ser.features import extract_view
-
     run = Path(run_dir)
     cfg = load_run_config(run)
     classes = list(read_metrics(run)["classes"])
@@ -134,7 +105,8 @@ def predict_audio(run_dir: str | Path, audio: str | Path, out_dir: str | Path, w
                             jobs=jobs, progress=False)
     skipped += list(features.skipped)
     manifest = manifest.set_index("utterance_id", drop=False).loc[features.ids].reset_index(drop=True)
-    probs = family_predict(cfg.model.family)(cfg, run, manifest, features)
+    family = get_family(cfg.model.family)
+    probs = family.predict_proba(family.load(run), manifest, features)
     windows = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes])
     windows["file"] = manifest["path"].to_numpy()
     table = windows.groupby("file", sort=True).mean()
@@ -158,8 +130,6 @@ def log_like_inputs(logger_cfg: DictConfig | None, run_dir: str | Path, metrics:
     The logger configs are resolved against the input run's saved config, so W&B's project, group,
     name and tags are the input run's own; `job_type` tells the evaluation apart.
     """
-    from ser.loggers import build_loggers
-
     if not logger_cfg:
         return
     merged = OmegaConf.merge(load_run_config(run_dir), {"logger": logger_cfg})
@@ -171,4 +141,4 @@ def log_like_inputs(logger_cfg: DictConfig | None, run_dir: str | Path, metrics:
         lg.save()
 
 
-__all__ = ["log_like_inputs", "audio_files", "load_run_config", "predict_audio", "reevaluate", "segment_manifest"]
+__all__ = ["log_like_inputs", "audio_files", "predict_audio", "reevaluate", "segment_manifest"]

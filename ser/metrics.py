@@ -31,7 +31,3 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         out[f"{stage}/count_{name}"] = int(support[i])
     return out
 
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Confusion matrix (rows: reference, columns: prediction) with every class, present or not."""
-    return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=np.arange(n_classes))

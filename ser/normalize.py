@@ -1,4 +1,7 @@
-"""Per-speaker feature standardisation, shared by every model family.
+"""Feature standardisation, shared by every model family: global (training statistics) or per speaker.
+
+Global standardisation (the data modules' `normalize: global`) uses the mean and standard deviation
+of each feature over the training utterances only. Per-speaker standardisation:
 
 Speaker-independent SER often removes each speaker's own feature means and scales (a speaker with a
 high voice should not look "happy" because of it). The statistics of a speaker come from all of that
@@ -28,6 +31,36 @@ def _moved(x: np.ndarray, feature_axis: int) -> np.ndarray:
     return x.reshape(-1, x.shape[-1])
 
 
+def mean_std(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of `(frames, features)`, ignoring NaN and inf.
+
+    A column that is NaN everywhere gets mean 0; a (nearly) constant one gets std 1, so it is only
+    centred.
+    """
+    frames = frames.astype(np.float64)
+    frames[~np.isfinite(frames)] = np.nan  # an inf must not swamp the statistics
+    with warnings.catch_warnings():  # "mean of empty slice" for all-NaN columns, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(frames, axis=0)
+        std = np.nanstd(frames, axis=0)
+    mean = np.nan_to_num(mean, nan=0.0)
+    std = np.where(np.isfinite(std) & (std > MIN_STD), std, 1.0)
+    return mean, std
+
+
+def feature_stats(arrays: Sequence[np.ndarray], feature_axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each feature over every frame of `arrays` (one pool)."""
+    return mean_std(np.concatenate([_moved(a, feature_axis) for a in arrays]))
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_axis: int = -1) -> np.ndarray:
+    """`(x - mean) / std` along `feature_axis`, float32; NaN and inf become 0, the mean."""
+    shape = [1] * x.ndim
+    shape[feature_axis] = -1
+    out = (x - mean.reshape(shape)) / std.reshape(shape)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
 def speaker_stats(
     data: np.ndarray | Sequence[np.ndarray], speakers: Sequence[str], feature_axis: int = -1
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -43,18 +76,9 @@ def speaker_stats(
     for spk in np.unique(speakers):
         rows = np.flatnonzero(speakers == spk)
         if isinstance(data, np.ndarray) and data.ndim == 2:
-            pooled = data[rows]
+            stats[str(spk)] = mean_std(data[rows])
         else:
-            pooled = np.concatenate([_moved(data[i], feature_axis) for i in rows])
-        pooled = pooled.astype(np.float64)
-        pooled[~np.isfinite(pooled)] = np.nan  # an inf must not swamp the speaker's statistics
-        with warnings.catch_warnings():  # "mean of empty slice" for all-NaN columns, handled below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(pooled, axis=0)
-            std = np.nanstd(pooled, axis=0)
-        mean = np.nan_to_num(mean, nan=0.0)  # a feature that is NaN for every utterance stays NaN below
-        std = np.where(np.isfinite(std) & (std > MIN_STD), std, 1.0)
-        stats[str(spk)] = (mean, std)
+            stats[str(spk)] = feature_stats([data[i] for i in rows], feature_axis)
     return stats
 
 

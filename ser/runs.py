@@ -1,7 +1,9 @@
-"""Run artifacts (DESIGN.md): predictions, validation predictions, metrics, confusion matrix.
+"""Run directories and their artifacts (DESIGN.md): where a run writes, how runs are found, and
+reading and writing predictions, validation predictions, metrics and the confusion matrix.
 
 Every model family, neural or classical, hands its probabilities to `write_run`, so `evaluate.py`,
-`ensemble.py` and the reports read one format.
+`ensemble.py` and the reports read one format. Cross-validation summaries over several runs live in
+`ser.cv`; plots and tables in `ser.render`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
 from ser.metrics import classification_metrics
+from ser.render import plot_confusion
 
 PREDICTIONS = "predictions.csv"
 VAL_PREDICTIONS = "val_predictions.csv"
 METRICS = "metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"
+RUN_CONFIG = Path(".hydra") / "config.yaml"
+SUMMARY_METRICS = ("test/wa", "test/ua", "test/macro_f1")
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """The Hydra run directory when running under Hydra, else `paths.output_dir`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.paths.output_dir)
 
 
 @dataclass
@@ -87,8 +102,6 @@ def frame_to_predictions(frame: pd.DataFrame, classes: list[str]) -> Predictions
 
 def write_run(out_dir: str | Path, result: FitResult, classes: list[str], fold: int, info: dict | None = None) -> dict:
     """Write predictions, validation predictions, metrics.json and the confusion matrix; return the metrics."""
-    from ser.reports import plot_confusion  # matplotlib is imported only when a run is written
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     predictions_frame(result.test, classes, fold).to_csv(out / PREDICTIONS, index=False)
@@ -131,38 +144,20 @@ def read_metrics(run_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-SUMMARY_METRICS = ("test/wa", "test/ua", "test/macro_f1")
-# Per-run figures averaged over the runs (folds, seeds) of one configuration.
-PER_RUN = (*SUMMARY_METRICS, "val/ua")
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The composed config a run was trained with, with a clear error when `run_dir` is not a run."""
+    run = Path(run_dir)
+    if not (run / RUN_CONFIG).is_file() or not (run / METRICS).is_file():
+        raise FileNotFoundError(f"{run} is not a finished train.py run (needs {RUN_CONFIG} and {METRICS})")
+    return OmegaConf.load(run / RUN_CONFIG)
 
 
-def cv_summary(run_dirs: list[str | Path]) -> dict:
-    """Cross-validation figures of one configuration's runs (one per fold or seed).
+def run_overrides(run_dir: str | Path) -> list[str]:
+    """The command-line overrides of a run (Hydra's `.hydra/overrides.yaml`; empty when absent)."""
+    import yaml
 
-    Gives `<metric>_mean` and `<metric>_std` (sample std, 0 for one run) of the per-run figures in
-    `PER_RUN`, and `pooled/wa`, `pooled/ua`, `pooled/macro_f1` over all the runs' test predictions
-    together (DESIGN.md asks for both). The multirun summary, the reports and ensembles all use it.
-    """
-    import pandas as pd  # local: keeps this module light for readers that only need the names
-
-    per_run = [read_metrics(d) for d in run_dirs]
-    frames, classes = [], None
-    for d in run_dirs:
-        frame, cls = read_predictions(Path(d) / PREDICTIONS)
-        if classes is not None and cls != classes:
-            raise ValueError(f"{d}: classes {cls} differ from the other runs' {classes}")
-        classes = cls
-        frames.append(frame)
-    pooled = frame_to_predictions(pd.concat(frames, ignore_index=True), classes)
-    pooled_metrics = classification_metrics(pooled.target, pooled.pred, classes, "pooled")
-    out: dict = {
-        "model": str(per_run[0].get("model", "")),
-        "runs": len(run_dirs),
-        "folds": ",".join(str(f) for f in sorted({m.get("fold") for m in per_run}, key=str)),
-    }
-    for key in PER_RUN:
-        values = np.array([m[key] for m in per_run if isinstance(m.get(key), (int, float))], dtype=float)
-        out[f"{key}_mean"] = float(values.mean()) if len(values) else float("nan")
-        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    out.update({k: pooled_metrics[k] for k in ("pooled/wa", "pooled/ua", "pooled/macro_f1", "pooled/n")})
-    return out
+    for path in (Path(run_dir) / ".hydra" / "overrides.yaml", Path(run_dir).parent / ".hydra" / "overrides.yaml"):
+        # the parent's: the fold folders of an ensemble share their ensemble run's overrides
+        if path.is_file():
+            return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
+    return []

@@ -12,78 +12,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from ser.runs import METRICS, cv_summary, find_runs
+from ser.cv import IGNORED_KEYS, summarize_runs
+from ser.render import summary_markdown
+from ser.runs import METRICS, find_runs
 
 log = logging.getLogger(__name__)
 
-# Overrides that vary within one configuration (folds and repetitions of it) or do not change results.
-IGNORED_KEYS = (
-    "split.fold", "seed", "jobs", "logger", "paths.cache_dir", "paths.output_dir",
-    "trainer.enable_progress_bar", "trainer.enable_model_summary",
-)
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
-
-
-def run_overrides(run_dir: Path) -> list[str]:
-    """The command-line overrides of a run (Hydra's `.hydra/overrides.yaml`; empty when absent)."""
-    for path in (Path(run_dir) / ".hydra" / "overrides.yaml", Path(run_dir).parent / ".hydra" / "overrides.yaml"):
-        # the parent's: the fold folders of an ensemble share their ensemble run's overrides
-        if path.is_file():
-            return [str(o) for o in (yaml.safe_load(path.read_text()) or [])]
-    return []
-
-
-def configuration_of(overrides: Iterable[str], ignored: Sequence[str] = IGNORED_KEYS) -> str:
-    """The configuration a run belongs to: its overrides without the ignored keys, sorted."""
-    kept = []
-    for item in overrides:
-        key = item.split("=", 1)[0].lstrip("+~")
-        if key not in ignored and not key.startswith("hydra."):
-            kept.append(item)
-    return ",".join(sorted(kept)) or "(defaults)"
-
-
-def summarize_runs(run_dirs: Sequence[str | Path], ignored: Sequence[str] = IGNORED_KEYS) -> pd.DataFrame:
-    """One row per configuration: runs, folds, mean/std of the per-run metrics, pooled metrics."""
-    groups = group_runs(run_dirs, ignored)
-    rows = [{"configuration": config, **cv_summary(runs)} for config, runs in groups.items()]
-    frame = pd.DataFrame(rows)
-    if len(frame):
-        frame = frame.sort_values("test/ua_mean", ascending=False, ignore_index=True, kind="stable")
-    return frame
-
-
-def group_runs(run_dirs: Sequence[str | Path], ignored: Sequence[str] = IGNORED_KEYS) -> dict[str, list[Path]]:
-    """Runs grouped by configuration (their overrides minus fold and seed), in the given order."""
-    groups: dict[str, list[Path]] = {}
-    for run in map(Path, run_dirs):
-        groups.setdefault(configuration_of(run_overrides(run), ignored), []).append(run)
-    return groups
-
-
-def to_markdown(summary: pd.DataFrame) -> str:
-    """The summary as a markdown table (mean +- std per fold, pooled over folds)."""
-    lines = [
-        "| configuration | runs | test WA | test UA | test macro-F1 | pooled WA | pooled UA |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for _, r in summary.iterrows():
-        lines.append(
-            f"| {r['configuration']} | {r['runs']} "
-            f"| {r['test/wa_mean']:.3f} ± {r['test/wa_std']:.3f} "
-            f"| {r['test/ua_mean']:.3f} ± {r['test/ua_std']:.3f} "
-            f"| {r['test/macro_f1_mean']:.3f} ± {r['test/macro_f1_std']:.3f} "
-            f"| {r['pooled/wa']:.3f} | {r['pooled/ua']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def write_summary(sweep_dir: str | Path, ignored: Sequence[str] = IGNORED_KEYS) -> pd.DataFrame | None:
@@ -98,10 +40,10 @@ def write_summary(sweep_dir: str | Path, ignored: Sequence[str] = IGNORED_KEYS) 
     summary.to_csv(sweep_dir / SUMMARY_CSV, index=False)
     (sweep_dir / SUMMARY_MD).write_text(
         f"# Sweep summary: {len(runs)} runs\n\nPer-run figures are mean ± std over the runs of a configuration "
-        f"(folds and seeds); pooled figures use all their test predictions together.\n\n{to_markdown(summary)}"
+        f"(folds and seeds); pooled figures use all their test predictions together.\n\n{summary_markdown(summary)}"
     )
     log.info("sweep summary of %d runs written to %s", len(runs), sweep_dir / SUMMARY_MD)
-    print(to_markdown(summary))
+    print(summary_markdown(summary))
     return summary
 
 

@@ -1,13 +1,11 @@
 """`train(cfg)`: train and test one model on one fold, write the run artifacts, return the metrics.
 
-Model families plug in through `FAMILIES`: each is a function
-`fit(cfg, data: FoldData, out_dir: Path, loggers: list) -> FitResult` that trains on
-`data.split.train`, selects on `data.split.val` and predicts probabilities for val and test.
+The flow: `prepare_fold(cfg)` (corpus, labels, features, split) -> the model family that
+`model.family` names (`ser.models.FAMILIES`) fits on it -> `write_run` writes the run artifacts.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from pathlib import Path
@@ -16,39 +14,19 @@ import lightning as L
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from ser.config import check_settings  # importing ser.config registers the config schemas with Hydra
+from ser.fold import prepare_fold
 from ser.loggers import build_loggers
 from ser.metrics import classification_metrics
-from ser.pipeline import prepare_fold
-from ser.runs import write_run
+from ser.models import get_family
+from ser.render import results_table
+from ser.runs import output_dir, write_run
 
 log = logging.getLogger(__name__)
 
-# model.family -> "module:function" (imported lazily so a classical run never imports the nets)
-FAMILIES = {
-    "lightning": "ser.models.lightning_fit:fit",
-    "sklearn": "ser.models.sklearn:fit",
-}
-
-
-def output_dir(cfg: DictConfig) -> Path:
-    """The Hydra run directory when running under Hydra, else `paths.output_dir`."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.paths.output_dir)
-
-
-def family_fit(name: str):
-    """Look up the fit function of a model family, with a clear error for unknown names."""
-    if name not in FAMILIES:
-        raise ValueError(f"model.family={name!r} is unknown: choose one of {', '.join(FAMILIES)}")
-    module, func = FAMILIES[name].split(":")
-    return getattr(importlib.import_module(module), func)
-
-
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one model on one fold; return metrics.json's content."""
+    check_settings(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
     out = output_dir(cfg)
     started = time.perf_counter()
@@ -57,7 +35,7 @@ def train(cfg: DictConfig) -> dict:
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    result = family_fit(cfg.model.family)(cfg, data, out, loggers)
+    result = get_family(cfg.model.family).fit(cfg, data, out, loggers)
     if rank_zero_only.rank != 0:  # DDP worker processes: rank 0 alone writes the run and prints
         return {**classification_metrics(result.val.target, result.val.pred, data.classes, "val"),
                 **classification_metrics(result.test.target, result.test.pred, data.classes, "test")}
@@ -77,23 +55,11 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         lg.log_metrics({f"final/{k}": v for k, v in numeric.items()})
         lg.save()
-    log_results_table(metrics, data.classes)
+    print(results_table(metrics, data.classes))
     for lg in loggers:
         if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":
             _log_wandb_extras(lg, out, metrics, data.classes)
     return metrics
-
-
-def log_results_table(metrics: dict, classes: list[str]) -> None:
-    """Print the short results table users read at the end of a run."""
-    lines = [f"{'':12s}{'val':>8s}{'test':>8s}"]
-    for key in ("wa", "ua", "macro_f1"):
-        lines.append(f"{key:12s}{metrics.get(f'val/{key}', float('nan')):8.3f}{metrics[f'test/{key}']:8.3f}")
-    for name in classes:
-        rec = metrics.get(f"test/recall_{name}")
-        if rec is not None:
-            lines.append(f"{'recall ' + name:12s}{'':8s}{rec:8.3f}")
-    print("\n".join(lines))
 
 
 def _log_wandb_extras(logger, out: Path, metrics: dict, classes: list[str]) -> None:

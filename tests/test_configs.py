@@ -7,56 +7,35 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
+
+from ser.models import FAMILIES
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml"))
 GROUPS = sorted((str(p.parent.relative_to(CONF)), p.stem) for p in CONF.rglob("*.yaml") if p.parent != CONF)
-LIGHTNING_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
+NEURAL_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
 HAS_OPTUNA = importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
 
 
-@pytest.fixture(autouse=True)
-def reset_hydra():
-    """Leave no Hydra state behind: `ser.train.output_dir` would follow a stale HydraConfig."""
-    yield
-    HydraConfig.instance().cfg = None  # type: ignore[assignment]
-    GlobalHydra.instance().clear()
-
-
-def compose_cfg(overrides: list[str], config_name: str = "train", hydra: bool = False) -> DictConfig:
-    """Compose like `python train.py OVERRIDES`; `${hydra:...}` resolves to a dummy run directory."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = "outputs/composed"
-    HydraConfig.instance().set_config(cfg)
-    if not hydra:
-        with open_dict(cfg):
-            del cfg["hydra"]
-    return cfg
-
-
 @pytest.mark.parametrize("name", PRIMARY)
-def test_primary_configs_compose(name: str) -> None:
-    cfg = compose_cfg([], name)
+def test_primary_configs_compose(compose_config, name: str) -> None:
+    cfg = compose_config([], name)
     assert isinstance(cfg, DictConfig) and len(cfg) > 0
 
 
 @pytest.mark.parametrize(("group", "option"), GROUPS, ids=[f"{g}={o}" for g, o in GROUPS])
-def test_every_group_option_composes(group: str, option: str) -> None:
+def test_every_group_option_composes(compose_config, group: str, option: str) -> None:
     if "optuna" in option and not HAS_OPTUNA:
         pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
-    cfg = compose_cfg([f"{group}={option}"], hydra=True)
+    # a data module option goes with a model that takes it (the dnn's own data settings are a vector's)
+    with_model = {"spectrogram": ["model=cnn"], "vector": [], "sequence": ["model=lstm"]}.get(option, []) if group == "data" else []
+    cfg = compose_config([*with_model, f"{group}={option}"], keep_hydra=True)
     if group.startswith("hydra/"):
         assert cfg.hydra.launcher._target_
     elif group == "model":
-        assert cfg.model.family in ("lightning", "sklearn")
+        assert cfg.model.family in FAMILIES
     # Everything resolves (interpolations to missing keys would raise here), except Hydra's own
     # runtime values and the corpus paths a user must give.
     for key in cfg:
@@ -64,9 +43,9 @@ def test_every_group_option_composes(group: str, option: str) -> None:
             OmegaConf.to_container(cfg[key], resolve=True)
 
 
-@pytest.mark.parametrize("model", LIGHTNING_MODELS)
-def test_lightning_model_configs_pick_their_view_and_build(model: str) -> None:
-    cfg = compose_cfg([f"model={model}"])
+@pytest.mark.parametrize("model", NEURAL_MODELS)
+def test_neural_model_configs_pick_their_view_and_build(compose_config, model: str) -> None:
+    cfg = compose_config([f"model={model}"])
     views = {
         "cnn": "logmel",
         "resnet18": "logmel",
@@ -75,7 +54,7 @@ def test_lightning_model_configs_pick_their_view_and_build(model: str) -> None:
         "lstm": "sequence",
     }
     assert cfg.features.view == views[model]
-    assert cfg.model.family == "lightning" and cfg.data._target_.startswith("ser.data.")
+    assert cfg.model.family == "neural" and cfg.data._target_.startswith("ser.data.")
     sizes = {"input_dim": 20} if views[model] != "logmel" else {}
     net = instantiate(cfg.model.net, n_classes=4, **sizes).eval()
     x = {
@@ -89,11 +68,11 @@ def test_lightning_model_configs_pick_their_view_and_build(model: str) -> None:
 @pytest.mark.parametrize(
     ("optim", "scheduler"), [("sgd", "step"), ("adam", "cosine"), ("adamw", "plateau"), ("sgd", "none")]
 )
-def test_optimizers_and_schedulers_instantiate(optim: str, scheduler: str) -> None:
+def test_optimizers_and_schedulers_instantiate(compose_config, optim: str, scheduler: str) -> None:
     from ser.models.classifier import EmotionClassifier
     from ser.models.nets import DNN
 
-    cfg = compose_cfg([f"optim={optim}", f"scheduler={scheduler}", "model=dnn"])
+    cfg = compose_config([f"optim={optim}", f"scheduler={scheduler}", "model=dnn"])
     module = EmotionClassifier(DNN(4, 8), ["a", "b", "c", "d"], cfg.optim, cfg.scheduler)
     out = module.configure_optimizers()
     optimizer = out["optimizer"] if isinstance(out, dict) else out
@@ -106,10 +85,10 @@ def test_optimizers_and_schedulers_instantiate(optim: str, scheduler: str) -> No
 
 
 @pytest.mark.parametrize("trainer", ["default", "cpu", "ddp_cpu"])
-def test_trainer_and_callbacks_instantiate(trainer: str, tmp_path: Path) -> None:
-    from ser.models.lightning_fit import build_callbacks
+def test_trainer_and_callbacks_instantiate(compose_config, trainer: str, tmp_path: Path) -> None:
+    from ser.models.neural import build_callbacks
 
-    cfg = compose_cfg([f"trainer={trainer}"])
+    cfg = compose_config([f"trainer={trainer}"])
     callbacks = build_callbacks(cfg, tmp_path)
     assert {type(c).__name__ for c in callbacks} >= {
         "ModelCheckpoint",
@@ -120,15 +99,15 @@ def test_trainer_and_callbacks_instantiate(trainer: str, tmp_path: Path) -> None
     assert instance.max_epochs == cfg.trainer.max_epochs
 
 
-def test_gpu_trainers_ask_for_mixed_precision_and_ddp() -> None:
-    assert compose_cfg(["trainer=gpu"]).trainer.precision == "16-mixed"
-    ddp = compose_cfg(["trainer=ddp"]).trainer
+def test_gpu_trainers_ask_for_mixed_precision_and_ddp(compose_config) -> None:
+    assert compose_config(["trainer=gpu"]).trainer.precision == "16-mixed"
+    ddp = compose_config(["trainer=ddp"]).trainer
     assert ddp.strategy == "ddp" and ddp.sync_batchnorm and ddp.num_nodes == 1
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
-def test_experiments_override_model_and_optimizer(experiment: str) -> None:
-    cfg = compose_cfg([f"experiment={experiment}"])
+def test_experiments_override_model_and_optimizer(compose_config, experiment: str) -> None:
+    cfg = compose_config([f"experiment={experiment}"])
     assert cfg.task_name == experiment
     if experiment == "notebook_resnet34_sgd":
         assert cfg.model.name == "resnet34" and cfg.optim._target_ == "torch.optim.SGD"
@@ -140,21 +119,21 @@ def test_experiments_override_model_and_optimizer(experiment: str) -> None:
     ("debug", "model"),
     [("fast_dev_run", "lstm"), ("overfit", "cnn"), ("overfit", "dnn"), ("limit", "resnet18")],
 )
-def test_debug_presets_build_their_data_module(debug: str, model: str) -> None:
-    from ser.models.lightning_fit import build_datamodule
+def test_debug_presets_build_their_data_module(compose_config, debug: str, model: str) -> None:
+    from ser.models.neural import build_datamodule
 
-    cfg = compose_cfg([f"model={model}", f"debug={debug}"])
+    cfg = compose_config([f"model={model}", f"debug={debug}"])
     assert cfg.trainer.accelerator == "cpu"
     # The data node must be accepted by the module's constructor (no stray keys).
     dm = build_datamodule(cfg, fold=object())  # type: ignore[arg-type]
     assert dm.batch_size == cfg.data.batch_size
 
 
-def test_standard_overrides() -> None:
-    cfg = compose_cfg(
+def test_standard_overrides(compose_config) -> None:
+    cfg = compose_config(
         ["trainer.max_epochs=3", "seed=5", "corpus=emodb", "labels=emodb7", "split=speaker_kfold", "split.fold=2",
          "hydra.run.dir=/tmp/somewhere"],
-        hydra=True,
+        keep_hydra=True,
     )  # fmt: skip
     assert cfg.trainer.max_epochs == 3 and cfg.seed == 5 and cfg.split.fold == 2
     assert cfg.corpus.name == "emodb" and cfg.labels.name == "emodb7" and cfg.split.method == "speaker_kfold"
@@ -163,8 +142,8 @@ def test_standard_overrides() -> None:
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_slurm", "local_parallel", "slurm"])
-def test_plugin_launchers_compose(launcher: str) -> None:
+def test_plugin_launchers_compose(compose_config, launcher: str) -> None:
     """The launchers the plugins provide (`joblib`, `submitit_slurm`) and ours built on them."""
-    cfg = compose_cfg([f"hydra/launcher={launcher}"], hydra=True)
+    cfg = compose_config([f"hydra/launcher={launcher}"], keep_hydra=True)
     target = cfg.hydra.launcher._target_
     assert ("Joblib" in target) if launcher in ("joblib", "local_parallel") else ("Slurm" in target)

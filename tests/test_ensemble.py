@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ser.cv import cv_summary
 from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold
-from ser.runs import FitResult, Predictions, cv_summary, find_runs, read_predictions, write_run
+from ser.runs import FitResult, Predictions, find_runs, read_predictions, write_run
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 

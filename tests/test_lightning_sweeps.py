@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from ser.cv import configuration_of, summarize_runs
 from ser.metrics import classification_metrics
 from ser.runs import FitResult, Predictions, write_run
-from ser.sweep_summary import configuration_of, summarize_runs, write_summary
+from ser.sweep_summary import write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["neu", "hap", "sad", "ang"]

@@ -15,12 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
-
-from ser.train import train
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -28,14 +23,6 @@ NETS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(autouse=True)
-def reset_hydra():
-    """Leave no Hydra state behind: `ser.train.output_dir` would follow a stale HydraConfig."""
-    yield
-    HydraConfig.instance().cfg = None  # type: ignore[assignment]
-    GlobalHydra.instance().clear()
 
 
 @pytest.fixture(scope="session")
@@ -56,31 +43,10 @@ def small(cache_dir: Path) -> list[str]:
     ]
 
 
-def compose_train(overrides: list[str], out_dir: Path) -> DictConfig:
-    """Compose `conf/train.yaml` as `python train.py` would, with its run directory set to `out_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
-
-
-def run(overrides: list[str], out_dir: Path) -> dict:
-    """`train(cfg)` into `out_dir`, which gets `.hydra/config.yaml` as under `python train.py`."""
-    cfg = compose_train(overrides, out_dir)
-    (out_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / ".hydra" / "config.yaml")
-    return train(cfg)
-
-
 @pytest.mark.parametrize("net", NETS)
-def test_fast_dev_run_every_net(net: str, cache_dir: Path, tmp_path: Path) -> None:
+def test_fast_dev_run_every_net(train_run, net: str, cache_dir: Path, tmp_path: Path) -> None:
     tiny = ["data.batch_size=8"] + (["data.max_frames=100"] if net == "lstm" else [])
-    metrics = run([*small(cache_dir), f"model={net}", "debug=fast_dev_run", *tiny], tmp_path)
+    metrics = train_run([*small(cache_dir), f"model={net}", "debug=fast_dev_run", *tiny], tmp_path)
     for key in ("test/wa", "test/ua", "test/macro_f1"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["model"] == net
@@ -92,13 +58,13 @@ def test_fast_dev_run_every_net(net: str, cache_dir: Path, tmp_path: Path) -> No
     assert (tmp_path / metrics["checkpoint"]).is_file()
 
 
-def test_resume_from_last_checkpoint(cache_dir: Path, tmp_path: Path) -> None:
+def test_resume_from_last_checkpoint(train_run, cache_dir: Path, tmp_path: Path) -> None:
     base = [*small(cache_dir), "model=dnn", "callbacks.early_stopping=null"]
-    first = run([*base, "trainer.max_epochs=2"], tmp_path / "first")
+    first = train_run([*base, "trainer.max_epochs=2"], tmp_path / "first")
     assert first["epochs"] == 2
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert last.is_file()
-    resumed = run([*base, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed")
+    resumed = train_run([*base, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed")
     assert resumed["epochs"] == 3
     logged = pd.read_csv(tmp_path / "resumed" / "csv" / "metrics.csv")
     # Only the third epoch (index 2) was trained again: epochs 0 and 1 came from the checkpoint.
@@ -106,7 +72,7 @@ def test_resume_from_last_checkpoint(cache_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("net", ["dnn", "cnn"])
-def test_same_seed_same_metrics(net: str, cache_dir: Path, tmp_path: Path) -> None:
+def test_same_seed_same_metrics(train_run, net: str, cache_dir: Path, tmp_path: Path) -> None:
     overrides = [
         *small(cache_dir),
         f"model={net}",
@@ -114,8 +80,8 @@ def test_same_seed_same_metrics(net: str, cache_dir: Path, tmp_path: Path) -> No
         "trainer.limit_train_batches=3",
         "seed=7",
     ]
-    a = run(overrides, tmp_path / "a")
-    b = run(overrides, tmp_path / "b")
+    a = train_run(overrides, tmp_path / "a")
+    b = train_run(overrides, tmp_path / "b")
     for key in ("val/ua", "test/wa", "test/ua", "test/macro_f1"):
         assert a[key] == b[key]
     pa = pd.read_csv(tmp_path / "a" / "predictions.csv")
@@ -123,9 +89,9 @@ def test_same_seed_same_metrics(net: str, cache_dir: Path, tmp_path: Path) -> No
     pd.testing.assert_frame_equal(pa, pb)
 
 
-def test_overfit_preset_fits_a_few_batches(cache_dir: Path, tmp_path: Path) -> None:
+def test_overfit_preset_fits_a_few_batches(train_run, cache_dir: Path, tmp_path: Path) -> None:
     """debug=overfit: train and validate on the same 3 batches; the net must learn them."""
-    run([*small(cache_dir), "model=dnn", "debug=overfit", "trainer.max_epochs=40"], tmp_path)
+    train_run([*small(cache_dir), "model=dnn", "debug=overfit", "trainer.max_epochs=40"], tmp_path)
     logged = pd.read_csv(tmp_path / "csv" / "metrics.csv")
     final = logged.dropna(subset=["train/wa"]).iloc[-1]
     assert final["train/wa"] > 0.95
@@ -176,17 +142,17 @@ def test_default_training_reaches_ua_on_demo(tmp_path: Path) -> None:
     ids=["cnn", "lstm", "dnn-speaker-norm"],
 )
 def test_evaluate_reloads_the_checkpoint_and_reproduces_the_metrics(
-    overrides: list[str], cache_dir: Path, tmp_path: Path
+    train_run,     overrides: list[str], cache_dir: Path, tmp_path: Path
 ) -> None:
     """`ser.evaluate.reevaluate` rebuilds the net from the config and the weights-only checkpoint."""
     from ser.evaluate import reevaluate
 
-    run([*small(cache_dir), *overrides, "trainer.max_epochs=1", "data.batch_size=8"], tmp_path / "run")
+    train_run([*small(cache_dir), *overrides, "trainer.max_epochs=1", "data.batch_size=8"], tmp_path / "run")
     metrics = reevaluate(tmp_path / "run", tmp_path / "again")
     assert metrics["matches_training"]
 
 
-def test_evaluate_predicts_new_audio_stereo_44k_and_long_files(cache_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_predicts_new_audio_stereo_44k_and_long_files(train_run, cache_dir: Path, tmp_path: Path) -> None:
     """`evaluate.py audio=...`: a stereo 44.1 kHz file (FLAC) scores like its mono downmix, and a long
     file is analysed in windows whose probabilities are averaged."""
     import soundfile as sf
@@ -194,7 +160,7 @@ def test_evaluate_predicts_new_audio_stereo_44k_and_long_files(cache_dir: Path, 
 
     from ser.evaluate import predict_audio
 
-    run([*small(cache_dir), "model=dnn", "trainer.max_epochs=2"], tmp_path / "run")
+    train_run([*small(cache_dir), "model=dnn", "trainer.max_epochs=2"], tmp_path / "run")
     cfg = OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml")
     clips = sorted((Path(cfg.paths.cache_dir)).glob("demo-*/Session1/sentences/wav/*/*.wav"))[:6]
     audio = tmp_path / "audio"

@@ -12,12 +12,12 @@ import torch
 
 from ser.data import SequenceDataModule, SpectrogramDataModule, VectorDataModule
 from ser.data.spectrogram import random_crop, sliding_windows
+from ser.fold import FoldData
 from ser.metrics import classification_metrics
 from ser.models.classifier import EmotionClassifier, SERMetrics, utterance_logits
 from ser.models.finetune import FreezeThenUnfreeze
 from ser.models.nets import CNN, DNN, LSTM, ResNet
 from ser.models.nets import resnet as resnet_module
-from ser.pipeline import FoldData
 from ser.splits import make_split
 
 CLASSES = ["neu", "hap", "sad", "ang"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from ser.models.sklearn import balanced_resample, fit, fit_estimator, load_model, speaker_cv
+from ser.features import FeatureSet
+from ser.fold import FoldData
+from ser.models.classical import CLASSICAL, balanced_resample, fit_estimator, load_model, speaker_cv
 from ser.normalize import speaker_stats, standardize_by_speaker
-from ser.pipeline import FoldData
 from ser.splits import make_split
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -44,18 +44,6 @@ SMALL = {
         "model.estimator.estimators.xgboost.n_estimators=20",
     ],
 }
-
-
-@dataclass
-class TableFeatures:
-    """Stand-in for `ser.features.FeatureSet` (the fields the adapter reads), for tests that need no audio."""
-
-    ids: list[str]
-    data: list[np.ndarray]
-    names: list[str]
-
-    def matrix(self) -> np.ndarray:
-        return np.stack(self.data)
 
 
 def synthetic_fold(
@@ -87,7 +75,7 @@ def synthetic_fold(
     X[1::9, -4] = np.inf
     split = make_split(manifest, "loso", fold, seed=0)
     names = [f"x{i}" for i in range(n_features)]
-    return FoldData(manifest, list(CLASSES), split, TableFeatures(list(manifest["utterance_id"]), list(X), names))
+    return FoldData(manifest, list(CLASSES), split, FeatureSet("acoustic", list(manifest["utterance_id"]), list(X), names))
 
 
 def model_config(name: str, *overrides: str):
@@ -122,7 +110,7 @@ def fold() -> FoldData:
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_fits_predicts_and_reloads_identically(name: str, fold: FoldData, tmp_path: Path) -> None:
     lg = RecordingLogger()
-    result = fit(model_config(name), fold, tmp_path, [lg])
+    result = CLASSICAL.fit(model_config(name), fold, tmp_path, [lg])
 
     assert result.test.utterance_id == list(fold.manifest["utterance_id"].iloc[fold.split.test])
     assert result.val.probs.shape == (len(fold.split.val), len(CLASSES))
@@ -146,7 +134,7 @@ def test_load_model_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_nan_inf_and_constant_columns_are_handled(fold: FoldData, tmp_path: Path) -> None:
-    result = fit(model_config("logreg"), fold, tmp_path, [])
+    result = CLASSICAL.fit(model_config("logreg"), fold, tmp_path, [])
     # the constant and the all-NaN column are dropped; partly-NaN and inf-holding columns are imputed and kept
     assert result.extra["model/n_features"] == 20
     assert result.extra["model/n_features_used"] == 18
@@ -175,7 +163,7 @@ def imbalanced(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 @pytest.mark.parametrize("name", ["logreg", "svm", "xgboost", "gbm", "ml_ensemble"])
 def test_class_weights_reach_the_estimator(name: str) -> None:
     """Balanced weights must raise the minority class's recall: fails if the weights are dropped."""
-    from ser.models.sklearn import build_estimator
+    from ser.models.classical import build_estimator
 
     X, y, X_eval, y_eval = imbalanced()
     est = build_estimator(model_config(name).model)
@@ -183,7 +171,7 @@ def test_class_weights_reach_the_estimator(name: str) -> None:
         est.set_params(**({"early_stopping_rounds": None} if name == "xgboost" else {"early_stopping": False}))
     recall = {}
     for mode in ("balanced", None):
-        with threadpool_limits(1):  # as fit() does with model.n_jobs: idle OpenMP threads are slow on busy CPUs
+        with threadpool_limits(1):  # as fit() does with `jobs`: idle OpenMP threads are slow on busy CPUs
             model = fit_estimator(est, X, y, class_weight=mode)
         recall[mode] = (model.predict_proba(X_eval).argmax(axis=1)[y_eval == 1] == 1).mean()
     assert recall["balanced"] > recall[None] + 0.2, recall
@@ -249,7 +237,7 @@ def test_grid_is_chosen_on_validation_ua(fold: FoldData, tmp_path: Path) -> None
     lg = RecordingLogger()
     # strong L1 zeroes every coefficient (uniform probabilities, UA 0.25); the L2 candidate must win
     cfg = model_config("logreg", "model.select={l1_ratio: [1.0, 0.0], C: [0.001], solver: [saga]}")
-    result = fit(cfg, fold, tmp_path, [lg])
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [lg])
     assert result.extra["select/params"] == {"C": 0.001, "l1_ratio": 0.0, "solver": "saga"}
     assert [r["val/ua"] for r in result.extra["select/candidates"]][0] == pytest.approx(0.25)
     assert sum("select/val_ua" in m for m in lg.metrics) == 2
@@ -258,7 +246,7 @@ def test_grid_is_chosen_on_validation_ua(fold: FoldData, tmp_path: Path) -> None
 def test_xgboost_early_stops_on_validation(fold: FoldData, tmp_path: Path) -> None:
     cfg = model_config("xgboost", "model.estimator.n_estimators=400", "model.estimator.early_stopping_rounds=5")
     lg = RecordingLogger()
-    result = fit(cfg, fold, tmp_path, [lg])
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [lg])
     assert result.extra["model/best_iteration"] < 399
     assert any("val/mlogloss" in m for m in lg.metrics)
 
@@ -289,8 +277,8 @@ def test_standardize_by_speaker_matrix_and_sequences() -> None:
 
 def test_speaker_norm_helps_when_speakers_differ_and_needs_speakers_at_predict(tmp_path: Path) -> None:
     fold = synthetic_fold(signal=1.5, speaker_offset=3.0, seed=3)
-    plain = fit(model_config("logreg"), fold, tmp_path / "plain", [])
-    normed = fit(model_config("logreg", "model.speaker_norm=true"), fold, tmp_path / "norm", [])
+    plain = CLASSICAL.fit(model_config("logreg"), fold, tmp_path / "plain", [])
+    normed = CLASSICAL.fit(model_config("logreg", "model.speaker_norm=true"), fold, tmp_path / "norm", [])
     acc = {k: (r.test.pred == r.test.target).mean() for k, r in {"plain": plain, "norm": normed}.items()}
     assert acc["norm"] > acc["plain"], acc
     model = load_model(tmp_path / "norm")
@@ -314,18 +302,11 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ser_cache")
 
 
-def compose_train(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=False)
-
-
 @pytest.mark.parametrize("name", CONFIGS)
-def test_train_on_demo_writes_the_run_artifacts(name: str, demo_cache: Path, tmp_path: Path) -> None:
+def test_train_on_demo_writes_the_run_artifacts(compose_config, name: str, demo_cache: Path, tmp_path: Path) -> None:
     from ser.train import train
 
-    cfg = compose_train(
+    cfg = compose_config(
         [
             f"model={name}",
             "corpus.utterances_per_speaker=12",
@@ -334,7 +315,8 @@ def test_train_on_demo_writes_the_run_artifacts(name: str, demo_cache: Path, tmp
             "logger.csv.save_dir=" + str(tmp_path),
             "jobs=1",
             *SMALL.get(name, []),
-        ]
+        ],
+        out_dir=tmp_path,
     )
     assert cfg.features.view == "acoustic"  # the model config picks its view
     metrics = train(cfg)
@@ -348,13 +330,12 @@ def test_train_on_demo_writes_the_run_artifacts(name: str, demo_cache: Path, tmp
     assert (tmp_path / "csv" / "metrics.csv").is_file()
 
 
-def test_evaluate_entry_reproduces_a_demo_run(demo_cache: Path, tmp_path: Path) -> None:
-    """`predict_proba(cfg, run_dir, manifest, features)` (what evaluate.py calls) gives the run's figures."""
-    from ser.models.sklearn import predict_proba
-    from ser.pipeline import prepare_fold
+def test_evaluate_entry_reproduces_a_demo_run(compose_config, demo_cache: Path, tmp_path: Path) -> None:
+    """`CLASSICAL.load` + `predict_proba` (what evaluate.py calls) give the run's own test probabilities."""
+    from ser.fold import prepare_fold
     from ser.train import train
 
-    cfg = compose_train(
+    cfg = compose_config(
         [
             "model=svm",
             "model.speaker_norm=true",
@@ -363,13 +344,14 @@ def test_evaluate_entry_reproduces_a_demo_run(demo_cache: Path, tmp_path: Path) 
             f"paths.output_dir={tmp_path}",
             "logger.csv.save_dir=" + str(tmp_path),
             "jobs=1",
-        ]
+        ],
+        out_dir=tmp_path,
     )
     train(cfg)
     data = prepare_fold(cfg)
     rows = data.split.test
-    features = TableFeatures([data.features.ids[i] for i in rows], [data.features.data[i] for i in rows], data.features.names)
-    probs = predict_proba(cfg, tmp_path, data.manifest.iloc[rows].reset_index(drop=True), features)
+    features = data.features.subset(rows)
+    probs = CLASSICAL.predict_proba(CLASSICAL.load(tmp_path), data.manifest.iloc[rows].reset_index(drop=True), features)
     saved = pd.read_csv(tmp_path / "predictions.csv", dtype={"utterance_id": str})
     assert saved["utterance_id"].tolist() == features.ids
     np.testing.assert_allclose(probs, saved[[f"prob_{c}" for c in data.classes]].to_numpy(), atol=1e-9)

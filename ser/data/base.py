@@ -1,15 +1,9 @@
 """The common part of the three LightningDataModules: fold, normalisation, sampling, loaders.
 
-A data module works in one of two ways:
-- given a `FoldData` (what `train.py` does: `ser.pipeline.prepare_fold` already read the corpus,
-  applied the label set, extracted or loaded the features and made the split), `prepare_data` has
-  nothing to do;
-- given the whole Hydra `cfg` instead (notebooks, standalone use), `prepare_data` reads the corpus and
-  fills the feature cache (once, on the first process only), and `setup` reads the fold back from the
-  cache on every process.
-
-`setup` is idempotent: the arrays, normalised with statistics fit on the training part only, are built
-once, however many times Lightning calls it.
+A data module is built from a prepared fold (`ser.fold.prepare_fold` has read the corpus, applied
+the label set, extracted or loaded the features and made the split) and its settings, a dataclass
+of `ser.config` (`conf/data/`). `setup` is idempotent: the arrays, normalised with statistics fit on
+the training part only, are built once, however many times Lightning calls it.
 """
 
 from __future__ import annotations
@@ -21,81 +15,47 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from ser.pipeline import FoldData
+from ser.config import DataSettings
+from ser.fold import FoldData
+from ser.normalize import feature_stats, standardize, standardize_by_speaker
 
 log = logging.getLogger(__name__)
 
 NORMALIZE = ("global", "speaker", "none")
 
 
-def feature_stats(arrays: Sequence[np.ndarray], feature_axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each feature over every frame of `arrays` (NaN ignored)."""
-    frames = np.concatenate(
-        [np.moveaxis(a, feature_axis, -1).reshape(-1, a.shape[feature_axis]) for a in arrays]
-    )
-    mean = np.nan_to_num(np.nanmean(frames.astype(np.float64), axis=0))
-    std = np.nanstd(frames.astype(np.float64), axis=0)
-    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
-    return mean, std
-
-
-def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_axis: int) -> np.ndarray:
-    """`(x - mean) / std` along `feature_axis`; NaN (undefined features) becomes 0, the mean."""
-    shape = [1] * x.ndim
-    shape[feature_axis] = -1
-    out = (x - mean.reshape(shape)) / std.reshape(shape)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-
-
 class FoldDataModule(L.LightningDataModule):
     """Base of the view-specific data modules; subclasses define datasets, collate and net inputs.
 
     Args:
-        fold: the prepared fold (manifest, classes, split, features); or None with `cfg`.
-        cfg: the full training config, used when `fold` is None.
-        batch_size: training batch size; `eval_batch_size` defaults to it.
-        num_workers: DataLoader worker processes (0: load in the training process).
-        balanced_sampling: draw training batches with probability inverse to class frequency.
-        normalize: `global` (per-feature mean/std over the training part), `speaker` (each speaker
-            standardised by their own statistics, `ser.normalize`), or `none`.
-        augment: False switches off every training augmentation of the view (random crops stay).
+        fold: the prepared fold (manifest, classes, split, features).
         stats: normalisation statistics saved by a trained model (`stats_dict()`); given, they are
             used instead of fitting new ones (inference on new data).
+        **settings: the fields of the subclass's `settings_type` (`ser.config`): batch size,
+            workers, balanced sampling, normalisation (`global`, `speaker`, `none`), augmentation
+            and the view's own; a misspelt name is a TypeError.
     """
 
     feature_axis: int = -1  # the axis of a per-utterance array that holds the features
     view: str = ""
+    settings_type: type[DataSettings] = DataSettings
 
-    def __init__(
-        self,
-        fold: FoldData | None = None,
-        cfg: DictConfig | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        balanced_sampling: bool = False,
-        normalize: str = "global",
-        augment: bool = True,
-        stats: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, fold: FoldData, stats: Mapping[str, Any] | None = None, **settings: Any) -> None:
         super().__init__()
-        if fold is None and cfg is None:
-            raise ValueError(f"{type(self).__name__} needs a prepared fold or the training config")
-        if normalize not in NORMALIZE:
-            raise ValueError(f"data.normalize={normalize!r}: choose one of {', '.join(NORMALIZE)}")
+        self.settings = self.settings_type(**settings)
+        s = self.settings
+        if s.normalize not in NORMALIZE:
+            raise ValueError(f"data.normalize={s.normalize!r}: choose one of {', '.join(NORMALIZE)}")
         self.fold = fold
-        self.cfg = cfg
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size or batch_size)
-        self.num_workers = int(num_workers)
-        self.pin_memory = bool(pin_memory)
-        self.balanced_sampling = bool(balanced_sampling)
-        self.normalize = normalize
-        self.augment = bool(augment)
+        self.batch_size = int(s.batch_size)
+        self.eval_batch_size = int(s.eval_batch_size or s.batch_size)
+        self.num_workers = int(s.num_workers)
+        self.pin_memory = bool(s.pin_memory)
+        self.balanced_sampling = bool(s.balanced_sampling)
+        self.normalize = s.normalize
+        self.augment = bool(s.augment)
         self.arrays: list[np.ndarray] | None = None
         self.tensors: list[torch.Tensor] | None = None  # the arrays as tensors (shared memory)
         self.targets: np.ndarray | None = None
@@ -107,23 +67,10 @@ class FoldDataModule(L.LightningDataModule):
             )
 
     # ------------------------------------------------------------------ Lightning hooks
-    def prepare_data(self) -> None:
-        """Fill the feature cache (first process only); nothing to do when given a fold."""
-        if self.fold is not None:
-            return
-        from ser.pipeline import extract_features, load_labelled
-
-        labelled, _ = load_labelled(self.cfg)
-        extract_features(self.cfg, labelled)
-
     def setup(self, stage: str | None = None) -> None:
-        """Load the fold (from the cache) and normalise it; a no-op after the first call."""
+        """Normalise the fold's features; a no-op after the first call."""
         if self.arrays is not None:
             return
-        if self.fold is None:
-            from ser.pipeline import prepare_fold
-
-            self.fold = prepare_fold(self.cfg)
         fold = self.fold
         # New audio has no reference label: its targets are placeholders that nothing reads.
         targets = fold.manifest["target"] if "target" in fold.manifest else np.zeros(len(fold.manifest))
@@ -148,8 +95,6 @@ class FoldDataModule(L.LightningDataModule):
         if self.normalize == "none":
             return [np.nan_to_num(a) for a in data]
         if self.normalize == "speaker":
-            from ser.normalize import standardize_by_speaker
-
             out = standardize_by_speaker(data, speakers, feature_axis=self.feature_axis)
             return [np.nan_to_num(a) for a in out]
         # Statistics from the training utterances only: validation and test never leak into them.
@@ -169,12 +114,7 @@ class FoldDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ what the nets and the loss need
     @property
     def classes(self) -> list[str]:
-        return list(self._fold().classes)
-
-    def _fold(self) -> FoldData:
-        if self.fold is None:
-            raise RuntimeError("call setup() first")
-        return self.fold
+        return list(self.fold.classes)
 
     def net_inputs(self) -> dict[str, Any]:
         """Size arguments the net needs besides `n_classes` (e.g. `input_dim`)."""
@@ -182,7 +122,7 @@ class FoldDataModule(L.LightningDataModule):
 
     def class_counts(self) -> np.ndarray:
         """Training utterances per class."""
-        return np.bincount(self.targets[self._fold().split.train], minlength=len(self.classes))
+        return np.bincount(self.targets[self.fold.split.train], minlength=len(self.classes))
 
     def class_weights(self) -> list[float]:
         """Inverse training frequency, scaled to mean 1 over the classes (`N / (C * n_c)`)."""
@@ -205,7 +145,7 @@ class FoldDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, batch_size: int, collate, train: bool) -> DataLoader:
         sampler = None
         if train and self.balanced_sampling:
-            y = self.targets[self._fold().split.train]
+            y = self.targets[self.fold.split.train]
             weights = 1.0 / np.bincount(y, minlength=len(self.classes))[y]
             generator = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
             sampler = WeightedRandomSampler(
@@ -227,10 +167,10 @@ class FoldDataModule(L.LightningDataModule):
         return self._loader(self.train_dataset(), self.batch_size, self.collate_train, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self.rows_dataloader(self._fold().split.val)
+        return self.rows_dataloader(self.fold.split.val)
 
     def test_dataloader(self) -> DataLoader:
-        return self.rows_dataloader(self._fold().split.test)
+        return self.rows_dataloader(self.fold.split.test)
 
     def rows_dataloader(self, rows: np.ndarray) -> DataLoader:
         """An evaluation loader over the given manifest rows, in their order (no augmentation)."""

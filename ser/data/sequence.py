@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 from torchaudio.transforms import TimeMasking
 
+from ser.config import SequenceSettings
 from ser.data.base import FoldDataModule, stack_targets
 
 
@@ -64,31 +65,26 @@ def collate_sequences(items: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]
 class SequenceDataModule(FoldDataModule):
     """The sequence view, standardised per feature with training statistics.
 
-    Args (besides `FoldDataModule`'s): `max_frames` (training crop, 0: none), `noise_std`,
-    `time_masks` and `time_width` (SpecAugment-style time masking of training sequences).
+    Settings (`SequenceSettings`, besides `FoldDataModule`'s): `max_frames` (training crop, 0:
+    none), `noise_std`, `time_masks` and `time_width` (SpecAugment-style time masking of training
+    sequences).
     """
 
     feature_axis = -1
     view = "sequence"
+    settings_type = SequenceSettings
 
-    def __init__(
-        self,
-        *args: Any,
-        max_frames: int = 0,
-        noise_std: float = 0.0,
-        time_masks: int = 0,
-        time_width: int = 0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.max_frames, self.noise_std = int(max_frames), float(noise_std)
-        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        s = self.settings
+        self.max_frames, self.noise_std = int(s.max_frames), float(s.noise_std)
+        self.time_masks, self.time_width = int(s.time_masks), int(s.time_width)
 
     def net_inputs(self) -> dict[str, Any]:
         return {"input_dim": int(self.tensors[0].shape[1])}
 
     def train_dataset(self) -> Dataset:
-        rows = self._fold().split.train
+        rows = self.fold.split.train
         if not self.augment:
             return SequenceDataset([self.tensors[i] for i in rows], self.targets[rows], self.max_frames)
         return SequenceDataset(

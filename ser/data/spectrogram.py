@@ -16,6 +16,7 @@ only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchaudio.transforms import FrequencyMasking, TimeMasking
 
+from ser.config import SpecAugmentSettings, SpectrogramSettings
 from ser.data.base import FoldDataModule, stack_targets
 
 EVAL_MODES = ("windows", "full")
@@ -126,39 +128,34 @@ def collate_windows(items: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
 class SpectrogramDataModule(FoldDataModule):
     """Log-mel spectrograms `(n_mels, T)` per utterance, cropped and augmented for training.
 
-    Args (besides `FoldDataModule`'s):
+    Settings (`SpectrogramSettings`, besides `FoldDataModule`'s):
         crop_frames: training crop and evaluation window length in frames (10 ms each by default).
         eval_mode: `windows` (average over sliding windows) or `full` (whole utterances, batch 1).
         window_hop: hop between evaluation windows, in frames (default: half a window).
         spec_augment: SpecAugment settings (`freq_masks`, `freq_width`, `time_masks`, `time_width`,
-            `gain`), or None for no augmentation.
+            `gain`, as a mapping or `SpecAugmentSettings`), or None for no augmentation.
     """
 
     feature_axis = 0
     view = "logmel"
+    settings_type = SpectrogramSettings
 
-    def __init__(
-        self,
-        *args: Any,
-        crop_frames: int = 200,
-        eval_mode: str = "windows",
-        window_hop: int | None = None,
-        spec_augment: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if eval_mode not in EVAL_MODES:
-            raise ValueError(f"data.eval_mode={eval_mode!r}: choose one of {', '.join(EVAL_MODES)}")
-        self.crop_frames = int(crop_frames)
-        self.eval_mode = eval_mode
-        self.window_hop = int(window_hop or max(1, self.crop_frames // 2))
-        self.spec_augment = dict(spec_augment) if spec_augment else None
+        s = self.settings
+        if s.eval_mode not in EVAL_MODES:
+            raise ValueError(f"data.eval_mode={s.eval_mode!r}: choose one of {', '.join(EVAL_MODES)}")
+        self.crop_frames = int(s.crop_frames)
+        self.eval_mode = s.eval_mode
+        self.window_hop = int(s.window_hop or max(1, self.crop_frames // 2))
+        augment = s.spec_augment
+        self.spec_augment = asdict(augment) if isinstance(augment, SpecAugmentSettings) else (dict(augment) if augment else None)
 
     def net_inputs(self) -> dict[str, Any]:
         return {}
 
     def train_dataset(self) -> Dataset:
-        rows = self._fold().split.train
+        rows = self.fold.split.train
         augment = SpecAugment(**self.spec_augment) if self.spec_augment and self.augment else None
         return CropDataset([self.tensors[i] for i in rows], self.targets[rows], self.crop_frames, augment)
 

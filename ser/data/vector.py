@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ser.config import VectorSettings
 from ser.data.base import FoldDataModule, stack_targets
 
 
@@ -35,15 +36,17 @@ def collate_vectors(items: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
 class VectorDataModule(FoldDataModule):
     """The acoustic view: standardised functionals, Gaussian-noise augmentation in training.
 
-    Args (besides `FoldDataModule`'s): `noise_std`, the training noise in standard deviations.
+    Settings (`VectorSettings`, besides `FoldDataModule`'s): `noise_std`, the training noise in
+    standard deviations.
     """
 
     feature_axis = -1
     view = "acoustic"
+    settings_type = VectorSettings
 
-    def __init__(self, *args: Any, noise_std: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.noise_std = float(noise_std)
+        self.noise_std = float(self.settings.noise_std)
         self.matrix: torch.Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -55,7 +58,7 @@ class VectorDataModule(FoldDataModule):
         return {"input_dim": int(self.matrix.shape[1])}
 
     def train_dataset(self) -> Dataset:
-        rows = self._fold().split.train
+        rows = self.fold.split.train
         return VectorDataset(self.matrix[rows], self.targets[rows], self.noise_std if self.augment else 0.0)
 
     def eval_dataset(self, rows: np.ndarray) -> Dataset:

@@ -43,6 +43,12 @@ class FeatureSet:
             return np.zeros((0, len(self.names)), dtype=np.float32)
         return np.stack(self.data)
 
+    def subset(self, rows) -> FeatureSet:
+        """The utterances at positions `rows`, in that order (no copy of the arrays themselves)."""
+        rows = [int(i) for i in rows]
+        return FeatureSet(self.view, [self.ids[i] for i in rows], [self.data[i] for i in rows], list(self.names),
+                          skipped=[], cache_hit=self.cache_hit, path=self.path)
+
     def __len__(self) -> int:
         return len(self.ids)
 

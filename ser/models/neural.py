@@ -1,7 +1,11 @@
-"""`fit` for `model.family: lightning`: train a net with Lightning on one fold, test its best checkpoint.
+"""The `neural` model family: nets trained with Lightning on one fold, tested from their best checkpoint.
 
-`ser.train.train` calls it with the prepared fold and the experiment loggers; it returns the
-validation and test probabilities (from the best-validation checkpoint) for the run artifacts.
+`NEURAL.fit` builds the model config's data module (`data:`) on the prepared fold, the net of
+`model.net` inside `EmotionClassifier`, and the trainer with its callbacks and loggers; it returns
+the validation and test probabilities of the best-validation checkpoint for the run artifacts.
+`NEURAL.load` rebuilds a finished run's classifier from its config and checkpoint
+(`weights_only=True`); `NEURAL.predict_proba` sends new features through the run's own
+evaluation path (saved normalisation statistics, the same windows or whole sequences).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -22,9 +27,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
 
 from ser.data.base import FoldDataModule
+from ser.features import FeatureSet
+from ser.fold import FoldData
 from ser.models.classifier import EmotionClassifier
-from ser.pipeline import FoldData
-from ser.runs import METRICS, FitResult, Predictions
+from ser.models.family import ModelFamily
+from ser.runs import METRICS, FitResult, Predictions, load_run_config
 from ser.splits import Split
 
 log = logging.getLogger(__name__)
@@ -32,15 +39,15 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 
 
-def build_datamodule(cfg: DictConfig, fold: FoldData | None = None, **extra) -> FoldDataModule:
-    """The model config's data module (`data:`) on a prepared fold, or on the config alone."""
+def build_datamodule(cfg: DictConfig, fold: FoldData, **extra) -> FoldDataModule:
+    """The config's data module (`data:`, a `conf/data/` option) on a prepared fold."""
     if "data" not in cfg or cfg.data is None:
         raise ValueError(
-            f"model={cfg.model.name} has no `data:` node: a lightning model config must name its data module"
+            f"model={cfg.model.name} has no `data:` node: a neural model config must pick one (override /data: ...)"
         )
     # Hydra would turn a dataclass argument into a config node: bind the fold after instantiation.
     make = instantiate(cfg.data, _partial_=True, _convert_="all")
-    return make(fold=fold, **extra) if fold is not None else make(cfg=cfg, **extra)
+    return make(fold=fold, **extra)
 
 
 def class_weights_of(cfg: DictConfig, dm: FoldDataModule) -> list[float] | None:
@@ -134,42 +141,6 @@ def predictions(module: EmotionClassifier, dm: FoldDataModule, rows: np.ndarray)
     return Predictions(ids, dm.targets[rows], predict_probs(module, dm.rows_dataloader(rows)))
 
 
-def fit(cfg: DictConfig, data: FoldData, out_dir: Path, loggers: list) -> FitResult:
-    """Train on `data.split.train`, keep the best `val/ua` checkpoint, test it; return probabilities."""
-    out_dir = Path(out_dir)
-    dm = build_datamodule(cfg, data)
-    dm.setup("fit")
-    module = build_module(cfg, dm)
-    trainer = build_trainer(cfg, out_dir, loggers, build_callbacks(cfg, out_dir, bool(loggers)))
-
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
-    fitted = time.perf_counter()
-
-    ckpt = trainer.checkpoint_callback
-    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
-    if best is None:  # fast_dev_run and runs without checkpointing: keep the final weights
-        best = str(out_dir / CHECKPOINT_DIR / "last.ckpt")
-        trainer.save_checkpoint(best)
-    # Testing the best checkpoint also loads its weights into `module` for the predictions below.
-    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-    tested = time.perf_counter()
-
-    val = predictions(module, dm, data.split.val)
-    test = predictions(module, dm, data.split.test)
-    extra = {
-        "checkpoint": str(Path(best).relative_to(out_dir)) if Path(best).is_relative_to(out_dir) else best,
-        "epochs": int(trainer.current_epoch),
-        "best_val_ua_checkpoint": float(ckpt.best_model_score)
-        if ckpt is not None and ckpt.best_model_score is not None
-        else None,
-        "n_parameters": int(sum(p.numel() for p in module.net.parameters())),
-    }
-    times = {"fit": fitted - started, "test": tested - fitted, "predict": time.perf_counter() - tested}
-    log.info("fit %.1f s, best checkpoint %s", times["fit"], best)
-    return FitResult(val=val, test=test, times=times, extra=extra)
-
-
 # ---------------------------------------------------------------------- reloading a finished run
 def checkpoint_of(run_dir: str | Path) -> Path:
     """The checkpoint a run's metrics name (its best one), else `checkpoints/best.ckpt` or `last.ckpt`."""
@@ -201,18 +172,73 @@ def load_classifier(cfg: DictConfig, run_dir: str | Path) -> EmotionClassifier:
     return module.eval()
 
 
-def predict_proba(cfg: DictConfig, run_dir: str | Path, manifest: pd.DataFrame, features) -> np.ndarray:
-    """Probabilities `(N, n_classes)` of a run's model for `features` (rows of `manifest`), for `evaluate.py`.
+@dataclass
+class NeuralModel:
+    """A finished run's classifier with the config that says how its inputs are prepared."""
 
-    The inputs go through the run's own evaluation path: the training normalisation statistics saved
-    in the checkpoint (or per-speaker statistics of these rows for `normalize: speaker`), the same
-    sliding windows or whole sequences.
-    """
-    module = load_classifier(cfg, run_dir)
-    rows = np.arange(len(manifest))
-    split = Split("predict", 0, 0, rows[:0], rows[:0], rows, ())
-    fold = FoldData(manifest.reset_index(drop=True), list(module.hparams.classes), split, features)
-    dm = build_datamodule(cfg, fold, stats=module.hparams.data_stats)
-    dm.num_workers = 0
-    dm.setup("predict")
-    return predict_probs(module, dm.rows_dataloader(rows))
+    cfg: DictConfig
+    module: EmotionClassifier
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.module.hparams.classes)
+
+
+class NeuralFamily(ModelFamily):
+    """`model.family: neural`: `nn.Module` nets (`model.net`) trained by `EmotionClassifier`."""
+
+    name = "neural"
+
+    def fit(self, cfg: DictConfig, data: FoldData, out_dir: Path, loggers: list) -> FitResult:
+        """Train on `data.split.train`, keep the best `val/ua` checkpoint, test it; return probabilities."""
+        out_dir = Path(out_dir)
+        dm = build_datamodule(cfg, data)
+        dm.setup("fit")
+        module = build_module(cfg, dm)
+        trainer = build_trainer(cfg, out_dir, loggers, build_callbacks(cfg, out_dir, bool(loggers)))
+
+        started = time.perf_counter()
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        fitted = time.perf_counter()
+
+        ckpt = trainer.checkpoint_callback
+        best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+        if best is None:  # fast_dev_run and runs without checkpointing: keep the final weights
+            best = str(out_dir / CHECKPOINT_DIR / "last.ckpt")
+            trainer.save_checkpoint(best)
+        # Testing the best checkpoint also loads its weights into `module` for the predictions below.
+        trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+        tested = time.perf_counter()
+
+        val = predictions(module, dm, data.split.val)
+        test = predictions(module, dm, data.split.test)
+        extra = {
+            "checkpoint": str(Path(best).relative_to(out_dir)) if Path(best).is_relative_to(out_dir) else best,
+            "epochs": int(trainer.current_epoch),
+            "best_val_ua_checkpoint": float(ckpt.best_model_score)
+            if ckpt is not None and ckpt.best_model_score is not None
+            else None,
+            "n_parameters": int(sum(p.numel() for p in module.net.parameters())),
+        }
+        times = {"fit": fitted - started, "test": tested - fitted, "predict": time.perf_counter() - tested}
+        log.info("fit %.1f s, best checkpoint %s", times["fit"], best)
+        return FitResult(val=val, test=test, times=times, extra=extra)
+
+    def load(self, run_dir: str | Path) -> NeuralModel:
+        cfg = load_run_config(run_dir)
+        return NeuralModel(cfg, load_classifier(cfg, run_dir))
+
+    def predict_proba(self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+        """The inputs go through the run's own evaluation path: the training normalisation statistics
+        saved in the checkpoint (or per-speaker statistics of these rows for `normalize: speaker`),
+        the same sliding windows or whole sequences."""
+        rows = np.arange(len(manifest))
+        split = Split("predict", 0, 0, rows[:0], rows[:0], rows, ())
+        fold = FoldData(manifest.reset_index(drop=True), model.classes, split, features)
+        dm = build_datamodule(model.cfg, fold, stats=model.module.hparams.data_stats)
+        dm.num_workers = 0
+        dm.setup("predict")
+        return predict_probs(model.module, dm.rows_dataloader(rows))
+
+
+NEURAL = NeuralFamily()

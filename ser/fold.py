@@ -1,21 +1,22 @@
-"""The path from a Hydra config to one fold's data: corpus -> label set -> features -> split."""
+"""One fold's data, from a Hydra config: corpus -> label set -> features -> split -> `FoldData`.
+
+`prepare_fold(cfg)` is the one way to build a fold: `train`, `evaluate` and the benchmarks call it,
+and every model family (and every data module) is built from the `FoldData` it returns.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ser.corpora import load_corpus
+from ser.features import FeatureSet, extract_view
 from ser.labels import LabelSet, apply_labels
 from ser.splits import Split, make_split
-
-if TYPE_CHECKING:
-    from ser.features import FeatureSet
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ def feature_config(cfg: DictConfig) -> dict:
 
 def extract_features(cfg: DictConfig, labelled: pd.DataFrame) -> tuple[pd.DataFrame, FeatureSet]:
     """Extract (or load from cache) the configured view; return manifest rows aligned with it."""
-    from ser.features import extract_view
-
     features = extract_view(
         labelled,
         feature_config(cfg),

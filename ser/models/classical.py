@@ -1,8 +1,9 @@
-"""The run life cycle for scikit-learn-API estimators (scikit-learn, XGBoost): the `sklearn` model family.
+"""The `classical` model family: the run life cycle for scikit-learn-API estimators (scikit-learn, XGBoost).
 
-`fit(cfg, data, out_dir, loggers)` trains on the fold's training part, selects on its validation part,
-predicts class probabilities for validation and test, and saves `model.joblib`; `ser.train` writes
-the same artifacts as for a Lightning run from what it returns.
+`CLASSICAL.fit(cfg, fold, out_dir, loggers)` trains on the fold's training part, selects on its
+validation part, predicts class probabilities for validation and test, and saves `model.joblib`;
+`ser.train` writes the same artifacts as for a neural run from what it returns. `CLASSICAL.load`
+and `CLASSICAL.predict_proba` use a finished run's model on new features.
 
 What the adapter adds to a bare estimator, and why:
 - Preprocessing fit on the training part only, saved with the model: infinities -> NaN, NaN imputed
@@ -32,10 +33,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
@@ -48,15 +50,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
+from ser.features import FeatureSet
+from ser.fold import FoldData
 from ser.metrics import classification_metrics
+from ser.models.family import ModelFamily
 from ser.normalize import speaker_stats, standardize_by_speaker
 from ser.runs import FitResult, Predictions
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from ser.features import FeatureSet
-    from ser.pipeline import FoldData
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ def build_estimator(model_cfg: DictConfig | dict) -> Any:
     """Instantiate `model.estimator` (a `_target_` node; lists stay lists for ensembles)."""
     node = model_cfg["estimator"]
     if node is None or "_target_" not in node:
-        raise ValueError("model.estimator needs a _target_ (e.g. sklearn.svm.SVC) for model.family=sklearn")
+        raise ValueError("model.estimator needs a _target_ (e.g. sklearn.svm.SVC) for model.family=classical")
     return instantiate(node, _convert_="all")
 
 
@@ -236,7 +235,7 @@ def feature_matrix(data: FoldData) -> np.ndarray:
     feats = data.features
     if len(feats.data) and np.asarray(feats.data[0]).ndim != 1:
         raise ValueError(
-            f"model.family=sklearn needs a fixed-length view (features=acoustic); this view gives arrays of shape "
+            f"model.family=classical needs a fixed-length view (features=acoustic); this view gives arrays of shape "
             f"{np.asarray(feats.data[0]).shape} per utterance"
         )
     return np.asarray(feats.matrix(), dtype=np.float32)
@@ -362,84 +361,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def fit(cfg: DictConfig, data: FoldData, out_dir: str | Path, loggers: list) -> FitResult:
-    """Train on `data.split.train`, select on `.val`, predict `.val` and `.test`; save `model.joblib`.
-
-    `data` needs a fixed-length feature view (`features=acoustic`). Returns the validation and test
-    probabilities for `ser.runs.write_run`; `loggers` (Lightning loggers) receive validation metrics,
-    selection candidates and boosting curves.
-    """
-    model_cfg = cfg.model
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seed = int(cfg.get("seed", 0))
-    split, manifest = data.split, data.manifest
-    n_classes = len(data.classes)
-
-    X = feature_matrix(data)
-    y = manifest["target"].to_numpy(dtype=int)
-    speakers = manifest["speaker"].astype(str).to_numpy()
-    speaker_norm = bool(model_cfg.get("speaker_norm", False))
-    stats = speaker_stats(X, speakers) if speaker_norm else {}  # each speaker's own audio, never a label
-    if speaker_norm:
-        X = standardize_by_speaker(X, speakers, stats=stats)
-    tr, va, te = split.train, split.val, split.test
-
-    estimator = build_estimator(model_cfg)
-    select = model_cfg.get("select")
-    grid = OmegaConf.to_container(select, resolve=True) if select else {}
-    n_jobs = int(model_cfg.get("n_jobs", -1) or -1)
-    ids = manifest["utterance_id"].astype(str).to_numpy()
-    # OpenMP/BLAS pools (HistGradientBoosting, XGBoost, numpy) otherwise take every core, whatever
-    # model.n_jobs says; on a shared machine their idle spinning slows a fit down many times
-    with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
-        started = time.perf_counter()
-        model, selected, records = select_on_validation(
-            estimator, grid, X[tr], y[tr], X[va], y[va], n_classes, loggers,
-            class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed,
-        )  # fmt: skip
-        fitted = time.perf_counter() - started
-        started = time.perf_counter()
-        val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
-        val = Predictions(list(ids[va]), y[va], val_probs)
-        test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
-        predicted = time.perf_counter() - started
-
-    extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
-    if grid:
-        extra["select/params"] = _jsonable(selected)
-        extra["select/candidates"] = _jsonable(records)
-    kept = model.named_steps["drop_constant"].get_support()
-    extra["model/n_features"] = int(X.shape[1])
-    extra["model/n_features_used"] = int(kept.sum())
-    if len(va):
-        val_metrics = classification_metrics(y[va], val.pred, data.classes, "val")
-        for lg in loggers:
-            lg.log_metrics({k: val_metrics[k] for k in ("val/wa", "val/ua", "val/macro_f1")})
-
-    SklearnModel(
-        pipeline=model,
-        classes=list(data.classes),
-        feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
-        speaker_norm=speaker_norm,
-        speaker_stats=stats,
-        features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
-        info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
-    ).save(out / MODEL_FILE)
-    log.info("%s: fit %.1fs on %d utterances, %d features (%d used)", model_cfg.get("name"), fitted, len(tr), X.shape[1], kept.sum())
-    return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
-
-
-def predict_proba(cfg: DictConfig, run_dir: str | Path, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
-    """Probabilities `(N, n_classes)` of a finished run's model for `features` (rows of `manifest`).
-
-    The `evaluate.py` entry for this family. Loads `model.joblib`: trusted runs only (a pickle).
-    """
-    model = load_model(run_dir)
-    speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
-    return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers)
-
-
 def _versions() -> dict[str, str]:
     """Library versions recorded with the model (a pickle loads reliably only under the same ones)."""
     import sklearn
@@ -452,3 +373,87 @@ def _versions() -> dict[str, str]:
     except ImportError:
         pass
     return versions
+
+
+class ClassicalFamily(ModelFamily):
+    """`model.family: classical`: scikit-learn-API estimators (`model.estimator`) behind one adapter."""
+
+    name = "classical"
+
+    def fit(self, cfg: DictConfig, data: FoldData, out_dir: str | Path, loggers: list) -> FitResult:
+        """Train on `data.split.train`, select on `.val`, predict `.val` and `.test`; save `model.joblib`.
+
+        `data` needs a fixed-length feature view (`features=acoustic`). Returns the validation and test
+        probabilities for `ser.runs.write_run`; `loggers` (Lightning loggers) receive validation metrics,
+        selection candidates and boosting curves.
+        """
+        model_cfg = cfg.model
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        seed = int(cfg.get("seed", 0))
+        split, manifest = data.split, data.manifest
+        n_classes = len(data.classes)
+
+        X = feature_matrix(data)
+        y = manifest["target"].to_numpy(dtype=int)
+        speakers = manifest["speaker"].astype(str).to_numpy()
+        speaker_norm = bool(model_cfg.get("speaker_norm", False))
+        stats = speaker_stats(X, speakers) if speaker_norm else {}  # each speaker's own audio, never a label
+        if speaker_norm:
+            X = standardize_by_speaker(X, speakers, stats=stats)
+        tr, va, te = split.train, split.val, split.test
+
+        estimator = build_estimator(model_cfg)
+        select = model_cfg.get("select")
+        grid = OmegaConf.to_container(select, resolve=True) if select else {}
+        n_jobs = int(cfg.get("jobs", -1) or -1)
+        ids = manifest["utterance_id"].astype(str).to_numpy()
+        # OpenMP/BLAS pools (HistGradientBoosting, XGBoost, numpy) otherwise take every core, whatever
+        # `jobs` says; on a shared machine their idle spinning slows a fit down many times
+        with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
+            started = time.perf_counter()
+            model, selected, records = select_on_validation(
+                estimator, grid, X[tr], y[tr], X[va], y[va], n_classes, loggers,
+                class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed,
+            )  # fmt: skip
+            fitted = time.perf_counter() - started
+            started = time.perf_counter()
+            val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
+            val = Predictions(list(ids[va]), y[va], val_probs)
+            test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
+            predicted = time.perf_counter() - started
+
+        extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
+        if grid:
+            extra["select/params"] = _jsonable(selected)
+            extra["select/candidates"] = _jsonable(records)
+        kept = model.named_steps["drop_constant"].get_support()
+        extra["model/n_features"] = int(X.shape[1])
+        extra["model/n_features_used"] = int(kept.sum())
+        if len(va):
+            val_metrics = classification_metrics(y[va], val.pred, data.classes, "val")
+            for lg in loggers:
+                lg.log_metrics({k: val_metrics[k] for k in ("val/wa", "val/ua", "val/macro_f1")})
+
+        SklearnModel(
+            pipeline=model,
+            classes=list(data.classes),
+            feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
+            speaker_norm=speaker_norm,
+            speaker_stats=stats,
+            features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
+            info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
+        ).save(out / MODEL_FILE)
+        log.info("%s: fit %.1fs on %d utterances, %d features (%d used)", model_cfg.get("name"), fitted, len(tr), X.shape[1], kept.sum())
+        return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
+
+    def load(self, run_dir: str | Path) -> SklearnModel:
+        """`model.joblib` of a run: trusted runs only (a pickle)."""
+        return load_model(run_dir)
+
+    def predict_proba(self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+        speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
+        return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers)
+
+
+CLASSICAL = ClassicalFamily()

@@ -1,0 +1,159 @@
+"""Structured configs: dataclass schemas behind `conf/features/`, `conf/split/` and `conf/data/`.
+
+Each schema is registered with Hydra's ConfigStore (at import of this module, which `ser.train`
+imports) and named first in the defaults list of the YAML files of its group, so
+
+- the YAML files hold only what differs from the dataclass defaults (defaults live once, in code);
+- a key the schema does not have fails at composition: `python train.py +features.n_mel=40` or
+  `+split.fodl=2` stops before anything runs, and `ser.cli` turns the error into one line naming
+  the key and the nearest valid one.
+
+The data settings are the keyword arguments of the data modules (`ser.data`), which take them as
+these dataclasses, so a data module built in a notebook rejects a misspelt argument too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from ser.features.config import FeatureConfig
+
+
+@dataclass
+class FeatureSettings(FeatureConfig):
+    """`features:`: every setting of the feature engine (`FeatureConfig`) plus how extraction runs."""
+
+    force: bool = False  # true: recompute even when the cache holds these features (not in the cache key)
+
+
+@dataclass
+class SplitSettings:
+    """`split:`: which fold of which protocol (`ser.splits.make_split`)."""
+
+    method: str = "loso"  # loso | speaker_kfold | random
+    fold: int = 1  # 1..n_folds (loso: 1..number of groups)
+    n_folds: int = 5  # speaker_kfold and random; loso's number of groups decides its own
+    val_speakers: int = 1  # validation speakers taken from the training speakers (loso, speaker_kfold)
+    val_size: float = 0.1  # random: validation share of the training part
+
+
+@dataclass
+class DataSettings:
+    """What every data module takes (`ser.data.base.FoldDataModule`)."""
+
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # default: batch_size
+    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    pin_memory: bool = False
+    balanced_sampling: bool = False  # draw training batches with probability inverse to class frequency
+    normalize: str = "global"  # global (training statistics) | speaker (each speaker's own) | none
+    augment: bool = True  # false switches off every training augmentation of the view (random crops stay)
+
+
+@dataclass
+class SpecAugmentSettings:
+    """SpecAugment on training crops: frequency and time masks and a random gain shift (normalised dB)."""
+
+    freq_masks: int = 2
+    freq_width: int = 8
+    time_masks: int = 2
+    time_width: int = 20
+    gain: float = 0.0
+
+
+@dataclass
+class SpectrogramSettings(DataSettings):
+    """Log-mel batches for cnn / resnet18 / resnet34 (`ser.data.SpectrogramDataModule`)."""
+
+    crop_frames: int = 200  # training crop and evaluation window (10 ms frames)
+    eval_mode: str = "windows"  # windows (average over sliding windows) | full (whole utterances)
+    window_hop: int | None = None  # evaluation window hop in frames; default: half a window
+    spec_augment: SpecAugmentSettings | None = field(default_factory=SpecAugmentSettings)  # null: none
+
+
+@dataclass
+class VectorSettings(DataSettings):
+    """Acoustic vectors for the dnn (`ser.data.VectorDataModule`)."""
+
+    noise_std: float = 0.0  # Gaussian noise on standardised training vectors, in standard deviations
+
+
+@dataclass
+class SequenceSettings(DataSettings):
+    """Frame sequences for the lstm (`ser.data.SequenceDataModule`)."""
+
+    max_frames: int = 0  # random training crop in frames (0: none); evaluation uses whole sequences
+    noise_std: float = 0.0
+    time_masks: int = 0  # SpecAugment-style time masks on training sequences
+    time_width: int = 0
+
+
+# conf/data/<option>.yaml -> (settings, data module that takes them)
+DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
+    "spectrogram": (SpectrogramSettings, "ser.data.SpectrogramDataModule"),
+    "vector": (VectorSettings, "ser.data.VectorDataModule"),
+    "sequence": (SequenceSettings, "ser.data.SequenceDataModule"),
+}
+
+
+def with_target(settings: type, target: str) -> type:
+    """The settings dataclass with a `_target_` field first, so Hydra can instantiate the node."""
+    return make_dataclass(f"{settings.__name__}Node", [("_target_", str, field(default=target))], bases=(settings,))
+
+
+def setting_names(schema: type) -> list[str]:
+    """The keys a schema accepts (for "did you mean" suggestions)."""
+    return [f.name for f in fields(schema)]
+
+
+# Schema name in the ConfigStore (group/name) -> dataclass; the YAML options list it in `defaults`.
+SCHEMAS: dict[str, type] = {
+    "features/schema": FeatureSettings,
+    "split/schema": SplitSettings,
+    **{f"data/{name}_schema": with_target(settings, target) for name, (settings, target) in DATA_VIEWS.items()},
+}
+
+
+def register_configs() -> None:
+    """Register every schema with Hydra's ConfigStore (idempotent)."""
+    store = ConfigStore.instance()
+    for path, schema in SCHEMAS.items():
+        group, name = path.split("/")
+        store.store(group=group, name=name, node=schema)
+
+
+
+class ConfigError(ValueError):
+    """A setting that does not exist or cannot work; the message is one line naming the fix."""
+
+
+def unknown_setting_message(full_key: str, valid: list[str]) -> str:
+    """`features.n_mel is not a setting: did you mean features.n_mels?` (the nearest valid key)."""
+    parent, _, key = full_key.rpartition(".")
+    prefix = f"{parent}." if parent else ""
+    nearest = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean {prefix}{nearest[0]}?" if nearest else f"valid keys: {', '.join(valid)}"
+    return f"{full_key} is not a setting: {hint}"
+
+
+def check_settings(cfg: DictConfig, path: str = "") -> None:
+    """Raise `ConfigError` for a key that the schema of its node lacks.
+
+    Hydra rejects `features.n_mel=40` itself, but `+features.n_mel=40` force-adds the key even to a
+    structured node; this check, run before training starts, catches that too.
+    """
+    schema = OmegaConf.get_type(cfg)
+    names = setting_names(schema) if is_dataclass(schema) else None
+    for key in cfg:
+        if names is not None and key not in names:
+            raise ConfigError(unknown_setting_message(f"{path}{key}", names))
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
+            check_settings(node, f"{path}{key}.")
+
+
+register_configs()

@@ -1,0 +1,40 @@
+"""What a model family is: how to train one of its models on a fold, and how to use a trained one.
+
+`ser.models.FAMILIES` maps `model.family` (a model config's key) to one `ModelFamily` object;
+`train`, `evaluate` and the benchmarks reach every family through it. A new family is one module
+with a `ModelFamily` subclass plus one line in that registry.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from ser.features import FeatureSet
+from ser.fold import FoldData
+from ser.runs import FitResult
+
+
+class ModelFamily(ABC):
+    """One family of models (neural nets trained by Lightning, scikit-learn-API estimators, ...)."""
+
+    name: str = ""
+
+    @abstractmethod
+    def fit(self, cfg: DictConfig, fold: FoldData, out_dir: Path, loggers: list) -> FitResult:
+        """Train on `fold.split.train`, select on `.val`, save the model into `out_dir`; return the
+        validation and test probabilities (for `ser.runs.write_run`)."""
+
+    @abstractmethod
+    def load(self, run_dir: str | Path) -> Any:
+        """The trained model of a finished run, ready for `predict_proba`."""
+
+    @abstractmethod
+    def predict_proba(self, model: Any, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+        """Class probabilities `(N, n_classes)` of a loaded model for `features` (rows of `manifest`,
+        which gives their speakers), in the run's class order."""
