@@ -7,6 +7,8 @@ figures come from `ser.cv`, the drawing from `ser.render`.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -50,9 +52,6 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ser.reports PATH... [--out DIR]`: write the report for runs or multirun folders."""
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m ser.reports", description="Leaderboard and plots for ser runs.")
     parser.add_argument("paths", nargs="+", help="run directories or multirun folders")
     parser.add_argument("--out", default="report", help="output folder (default: ./report)")

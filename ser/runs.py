@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ser.metrics import classification_metrics
@@ -29,8 +31,6 @@ SUMMARY_METRICS = ("test/wa", "test/ua", "test/macro_f1")
 
 def output_dir(cfg: DictConfig) -> Path:
     """The Hydra run directory when running under Hydra, else `paths.output_dir`."""
-    from hydra.core.hydra_config import HydraConfig
-
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
     return Path(cfg.paths.output_dir)
@@ -154,8 +154,6 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
 
 def run_overrides(run_dir: str | Path) -> list[str]:
     """The command-line overrides of a run (Hydra's `.hydra/overrides.yaml`; empty when absent)."""
-    import yaml
-
     for path in (Path(run_dir) / ".hydra" / "overrides.yaml", Path(run_dir).parent / ".hydra" / "overrides.yaml"):
         # the parent's: the fold folders of an ensemble share their ensemble run's overrides
         if path.is_file():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hydra.experimental.callback import Callback
 
 from ser.cv import IGNORED_KEYS, summarize_runs
 from ser.render import summary_markdown
@@ -45,12 +46,6 @@ def write_summary(sweep_dir: str | Path, ignored: Sequence[str] = IGNORED_KEYS) 
     log.info("sweep summary of %d runs written to %s", len(runs), sweep_dir / SUMMARY_MD)
     print(summary_markdown(summary))
     return summary
-
-
-try:
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover - Hydra < 1.1
-    Callback = object  # type: ignore[assignment,misc]
 
 
 class SweepSummary(Callback):

@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -363,15 +364,12 @@ def _jsonable(value: Any) -> Any:
 
 def _versions() -> dict[str, str]:
     """Library versions recorded with the model (a pickle loads reliably only under the same ones)."""
-    import sklearn
-
-    versions = {"sklearn": sklearn.__version__}
-    try:
-        import xgboost
-
-        versions["xgboost"] = xgboost.__version__
-    except ImportError:
-        pass
+    versions = {}
+    for package in ("scikit-learn", "xgboost"):
+        try:
+            versions[package.replace("scikit-learn", "sklearn")] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
     return versions
 
 
