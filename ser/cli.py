@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from ser.config import setting_names, unknown_setting_message
 
@@ -30,6 +30,8 @@ SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"
 def one_line(err: BaseException) -> str:
     """The message of a configuration error as one line, with the nearest valid key for a typo."""
     cause = err.__cause__ if err.__cause__ is not None else err
+    if isinstance(cause, MissingMandatoryValue) and getattr(cause, "full_key", None):
+        return f"{cause.full_key} is required: pass {cause.full_key}=..."
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None) and "not in" in str(cause):
         # an unknown key: offer the nearest one of the node's schema, or of the node's own keys
         object_type, parent = getattr(cause, "object_type", None), getattr(cause, "parent_node", None)

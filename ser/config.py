@@ -131,8 +131,17 @@ class ConfigError(ValueError):
     """A setting that does not exist or cannot work; the message is one line naming the fix."""
 
 
+# Settings that were merged into another one: the message names where they went.
+MOVED_SETTINGS = {
+    "features.jobs": "jobs=N (one setting for feature extraction and classical models)",
+    "model.n_jobs": "jobs=N (one setting for feature extraction and classical models)",
+}
+
+
 def unknown_setting_message(full_key: str, valid: list[str]) -> str:
     """`features.n_mel is not a setting: did you mean features.n_mels?` (the nearest valid key)."""
+    if full_key in MOVED_SETTINGS:
+        return f"{full_key} is not a setting any more: use {MOVED_SETTINGS[full_key]}"
     parent, _, key = full_key.rpartition(".")
     prefix = f"{parent}." if parent else ""
     nearest = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)

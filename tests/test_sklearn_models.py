@@ -311,8 +311,6 @@ def test_train_on_demo_writes_the_run_artifacts(compose_config, name: str, demo_
             f"model={name}",
             "corpus.utterances_per_speaker=12",
             f"paths.cache_dir={demo_cache}",
-            f"paths.output_dir={tmp_path}",
-            "logger.csv.save_dir=" + str(tmp_path),
             "jobs=1",
             *SMALL.get(name, []),
         ],
@@ -328,30 +326,3 @@ def test_train_on_demo_writes_the_run_artifacts(compose_config, name: str, demo_
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{c}" for c in cfg.labels.classes]
     assert (tmp_path / "csv" / "metrics.csv").is_file()
-
-
-def test_evaluate_entry_reproduces_a_demo_run(compose_config, demo_cache: Path, tmp_path: Path) -> None:
-    """`CLASSICAL.load` + `predict_proba` (what evaluate.py calls) give the run's own test probabilities."""
-    from ser.fold import prepare_fold
-    from ser.train import train
-
-    cfg = compose_config(
-        [
-            "model=svm",
-            "model.speaker_norm=true",
-            "corpus.utterances_per_speaker=12",
-            f"paths.cache_dir={demo_cache}",
-            f"paths.output_dir={tmp_path}",
-            "logger.csv.save_dir=" + str(tmp_path),
-            "jobs=1",
-        ],
-        out_dir=tmp_path,
-    )
-    train(cfg)
-    data = prepare_fold(cfg)
-    rows = data.split.test
-    features = data.features.subset(rows)
-    probs = CLASSICAL.predict_proba(CLASSICAL.load(tmp_path), data.manifest.iloc[rows].reset_index(drop=True), features)
-    saved = pd.read_csv(tmp_path / "predictions.csv", dtype={"utterance_id": str})
-    assert saved["utterance_id"].tolist() == features.ids
-    np.testing.assert_allclose(probs, saved[[f"prob_{c}" for c in data.classes]].to_numpy(), atol=1e-9)
