@@ -14,7 +14,7 @@ from ser.runs import output_dir
 @user_errors
 def main(cfg: DictConfig) -> None:
     if cfg.audio:
-        table = predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.jobs)
+        table = predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.speakers, cfg.min_speaker_seconds)
         log_like_inputs(cfg.get("logger"), cfg.run, {"predict/files": float(len(table))}, "predict")
     else:
         metrics = reevaluate(cfg.run, output_dir(cfg))

@@ -10,6 +10,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -151,3 +152,19 @@ def _finish(y: np.ndarray, file_rate: int, sample_rate: int, path, offset) -> np
         # A damaged float wav can hold NaN/inf; zeroing them keeps one bad sample from poisoning features.
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     return mono
+
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+
+
+def audio_files(path: str | Path) -> list[Path]:
+    """Audio files at `path` (a file, or a folder searched recursively)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("._"))
+        if files:
+            return files
+        raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {p}")
+    raise FileNotFoundError(f"audio path {p} does not exist: pass an audio file or a folder of them")

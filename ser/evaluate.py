@@ -2,7 +2,8 @@
 
 A run directory holds everything needed: `.hydra/config.yaml` (the composed config it was trained
 with), the model (`*.ckpt` or `model.joblib`) and its `metrics.json`. The run's model family
-(`ser.models.FAMILIES`) loads the model and gives its probabilities.
+(`ser.models.FAMILIES`) loads the model and gives its probabilities; new audio goes through the
+Python API (`ser.load(run).predict`).
 """
 
 from __future__ import annotations
@@ -10,22 +11,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from ser.audio import AudioError, audio_duration
-from ser.corpora.manifest_schema import make_manifest
-from ser.features import extract_view
+from ser.api import load
 from ser.fold import prepare_fold
 from ser.loggers import build_loggers
 from ser.models import get_family
 from ser.runs import SUMMARY_METRICS, FitResult, Predictions, load_run_config, read_metrics, write_run
 
 log = logging.getLogger(__name__)
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
-
 
 def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
     """Rebuild the run's fold and model, recompute validation and test predictions and metrics.
@@ -55,71 +50,25 @@ def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
     return metrics
 
 
-def audio_files(path: str | Path) -> list[Path]:
-    """Audio files at `path` (a file, or a folder searched recursively)."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return [p]
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("._"))
-        if files:
-            return files
-        raise FileNotFoundError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {p}")
-    raise FileNotFoundError(f"audio path {p} does not exist: pass audio=FILE_OR_DIR")
-
-
-def segment_manifest(files: list[Path], window_s: float, hop_s: float) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """One row per analysis window: files up to 1.5 windows long are one segment, longer ones are
-    cut into `window_s` windows every `hop_s` seconds (the last window ends at the file's end)."""
-    rows, skipped = [], []
-    for f in files:
-        try:
-            duration = audio_duration(f)
-        except AudioError as err:
-            log.warning("%s: skipped", err)
-            skipped.append((str(f), "unreadable_audio"))
-            continue
-        if duration <= 1.5 * window_s:
-            starts = [0.0]
-            length = duration
-        else:
-            starts = list(np.arange(0.0, duration - window_s, hop_s)) + [duration - window_s]
-            length = window_s
-        for k, start in enumerate(starts):
-            rows.append(dict(utterance_id=f"{f}#{k}", path=str(f.resolve()), offset=float(start), duration=float(length),
-                             speaker="unknown", group="unknown", label=""))
-    return make_manifest(rows, skipped), skipped
-
-
-def predict_audio(run_dir: str | Path, audio: str | Path, out_dir: str | Path, window_s: float = 4.0,
-                  hop_s: float = 2.0, jobs: int = 1) -> pd.DataFrame:
-    """Predict emotions for new audio with a trained run; write `audio_predictions.csv` (one row per
-    file: mean of its windows' probabilities, predicted class, window count) and return it."""
-    run = Path(run_dir)
-    cfg = load_run_config(run)
-    classes = list(read_metrics(run)["classes"])
-    manifest, skipped = segment_manifest(audio_files(audio), window_s, hop_s)
-    if manifest.empty:
-        raise ValueError(f"no readable audio under {audio}")
-    features = extract_view(manifest, OmegaConf.to_container(cfg.features, resolve=True), cache_dir=cfg.paths.cache_dir,
-                            jobs=jobs, progress=False)
-    skipped += list(features.skipped)
-    manifest = manifest.set_index("utterance_id", drop=False).loc[features.ids].reset_index(drop=True)
-    family = get_family(cfg.model.family)
-    probs = family.predict_proba(family.load(run), manifest, features)
-    windows = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes])
-    windows["file"] = manifest["path"].to_numpy()
-    table = windows.groupby("file", sort=True).mean()
-    table["pred"] = [classes[i] for i in table.to_numpy().argmax(axis=1)]
-    table["windows"] = windows.groupby("file", sort=True).size()
-    table = table.reset_index()
+def predict_audio(
+    run_dir: str | Path,
+    audio: str | Path,
+    out_dir: str | Path,
+    window_s: float = 4.0,
+    hop_s: float = 2.0,
+    speakers: str = "none",
+    min_speaker_seconds: float = 30.0,
+) -> pd.DataFrame:
+    """`evaluate.py audio=`: `ser.load(run).predict(audio)`, written to `audio_predictions.csv` and printed."""
+    table = load(run_dir).predict(audio, speakers=speakers, window_s=window_s, hop_s=hop_s,
+                                  min_speaker_seconds=min_speaker_seconds)  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "audio_predictions.csv", index=False)
-    shown = table.assign(file=table["file"].map(lambda s: Path(s).name))
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for path, reason in skipped:
-        print(f"skipped {path}: {reason}")
+    shown = table[table["error"] == ""].drop(columns=["error"]).assign(input=lambda t: t["input"].map(lambda s: Path(s).name))
+    print(shown.drop(columns=["speaker"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for _, row in table[table["error"] != ""].iterrows():
+        print(f"skipped {row['input']}: {row['error']}")
     print(f"wrote {out / 'audio_predictions.csv'}")
     return table
 
@@ -141,4 +90,4 @@ def log_like_inputs(logger_cfg: DictConfig | None, run_dir: str | Path, metrics:
         lg.save()
 
 
-__all__ = ["log_like_inputs", "audio_files", "predict_audio", "reevaluate", "segment_manifest"]
+__all__ = ["log_like_inputs", "predict_audio", "reevaluate"]

@@ -113,3 +113,38 @@ def standardize_by_speaker(
         result.append(np.moveaxis((x - mean) / std, -1, feature_axis).astype(np.float32))
     return result
 
+
+
+def pooled_stats(stats: dict[str, tuple[np.ndarray, np.ndarray]], speakers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One (mean, std) standing for a typical speaker: the mean of the speakers' means and the root
+    mean square of their standard deviations (the within-speaker spread the model was trained on)."""
+    chosen = [stats[str(s)] for s in sorted(set(map(str, speakers)))]
+    if not chosen:
+        raise ValueError("pooled_stats: no speakers given")
+    mean = np.mean([m for m, _ in chosen], axis=0)
+    std = np.sqrt(np.mean([s**2 for _, s in chosen], axis=0))
+    return mean, std
+
+
+def stats_with_fallback(
+    data: np.ndarray | Sequence[np.ndarray],
+    speakers: Sequence[str],
+    seconds: dict[str, float],
+    fallback: tuple[np.ndarray, np.ndarray],
+    min_seconds: float,
+    feature_axis: int = -1,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """Per-speaker statistics for new audio: a speaker's own when they have at least `min_seconds`
+    of audio (`seconds[speaker]`), else `fallback` (statistics saved at training time).
+
+    Returns the statistics and the speakers that fell back. One short file standardised by its own
+    statistics would become all zeros; the fallback keeps its features where the model expects them.
+    """
+    speakers = np.asarray(speakers).astype(str)
+    short = sorted(s for s in set(speakers) if seconds.get(s, 0.0) < min_seconds)
+    long_rows = np.flatnonzero(~np.isin(speakers, short))
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        own = speaker_stats(data[long_rows], speakers[long_rows]) if len(long_rows) else {}
+    else:
+        own = speaker_stats([data[i] for i in long_rows], speakers[long_rows], feature_axis) if len(long_rows) else {}
+    return {**own, **{s: fallback for s in short}}, short

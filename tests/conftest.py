@@ -53,13 +53,13 @@ def compose_like_entry_point(
     return cfg
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def compose_config() -> Callable[..., DictConfig]:
     """`compose_config(overrides, config_name="train", out_dir=..., keep_hydra=False)` -> the composed config."""
     return compose_like_entry_point
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def train_run() -> Callable[[list[str], Path], dict]:
     """`train_run(overrides, out_dir)`: `ser.train.train` into `out_dir`, which gets `.hydra/config.yaml`
     as under `python train.py`; returns the run's metrics."""

@@ -174,7 +174,7 @@ def test_evaluate_predicts_new_audio_stereo_44k_and_long_files(train_run, cache_
 
     table = predict_audio(tmp_path / "run", audio, tmp_path / "pred", window_s=4.0, hop_s=2.0)
     assert (tmp_path / "pred" / "audio_predictions.csv").is_file()
-    assert [Path(f).name for f in table["file"]] == ["a_mono44k.wav", "b_stereo44k.flac", "c_long.wav"]
+    assert [Path(f).name for f in table["input"]] == ["a_mono44k.wav", "b_stereo44k.flac", "c_long.wav"]
     probs = table[[c for c in table.columns if c.startswith("prob_")]].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(probs[1], probs[0], atol=0.02)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from ser.config import DataSettings
 from ser.fold import FoldData
-from ser.normalize import feature_stats, standardize, standardize_by_speaker
+from ser.normalize import feature_stats, pooled_stats, speaker_stats, standardize, standardize_by_speaker
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class FoldDataModule(L.LightningDataModule):
         fold: the prepared fold (manifest, classes, split, features).
         stats: normalisation statistics saved by a trained model (`stats_dict()`); given, they are
             used instead of fitting new ones (inference on new data).
+        speaker_stats: with `normalize: speaker`, (mean, std) per speaker to use instead of the
+            statistics of the speaker's own rows (new speakers with little audio).
         **settings: the fields of the subclass's `settings_type` (`ser.config`): batch size,
             workers, balanced sampling, normalisation (`global`, `speaker`, `none`), augmentation
             and the view's own; a misspelt name is a TypeError.
@@ -42,7 +44,13 @@ class FoldDataModule(L.LightningDataModule):
     view: str = ""
     settings_type: type[DataSettings] = DataSettings
 
-    def __init__(self, fold: FoldData, stats: Mapping[str, Any] | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        fold: FoldData,
+        stats: Mapping[str, Any] | None = None,
+        speaker_stats: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        **settings: Any,
+    ) -> None:
         super().__init__()
         self.settings = self.settings_type(**settings)
         s = self.settings
@@ -60,6 +68,11 @@ class FoldDataModule(L.LightningDataModule):
         self.tensors: list[torch.Tensor] | None = None  # the arrays as tensors (shared memory)
         self.targets: np.ndarray | None = None
         self.stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.speaker_stats = dict(speaker_stats) if speaker_stats else None
+        # normalize=speaker: (mean, std) pooled over the training speakers, saved for new speakers
+        self.pooled: tuple[np.ndarray, np.ndarray] | None = None
+        if stats is not None and stats.get("pooled_mean") is not None:
+            self.pooled = (np.asarray(stats["pooled_mean"]), np.asarray(stats["pooled_std"]))
         if stats is not None and stats.get("mean") is not None:
             self.stats = (
                 np.asarray(stats["mean"], dtype=np.float64),
@@ -95,7 +108,10 @@ class FoldDataModule(L.LightningDataModule):
         if self.normalize == "none":
             return [np.nan_to_num(a) for a in data]
         if self.normalize == "speaker":
-            out = standardize_by_speaker(data, speakers, feature_axis=self.feature_axis)
+            own = speaker_stats(data, speakers, feature_axis=self.feature_axis)
+            if self.pooled is None and len(train):
+                self.pooled = pooled_stats(own, speakers[train])
+            out = standardize_by_speaker(data, speakers, self.feature_axis, {**own, **(self.speaker_stats or {})})
             return [np.nan_to_num(a) for a in out]
         # Statistics from the training utterances only: validation and test never leak into them.
         if self.stats is None:
@@ -105,10 +121,13 @@ class FoldDataModule(L.LightningDataModule):
     def stats_dict(self) -> dict[str, Any]:
         """The normalisation as plain lists, to store with the model."""
         mean, std = self.stats if self.stats is not None else (None, None)
+        pooled_mean, pooled_std = self.pooled if self.pooled is not None else (None, None)
         return {
             "normalize": self.normalize,
             "mean": None if mean is None else mean.tolist(),
             "std": None if std is None else std.tolist(),
+            "pooled_mean": None if pooled_mean is None else np.asarray(pooled_mean).tolist(),
+            "pooled_std": None if pooled_std is None else np.asarray(pooled_std).tolist(),
         }
 
     # ------------------------------------------------------------------ what the nets and the loss need

@@ -156,21 +156,32 @@ def extract_batch(items: list[Item], cfg: FeatureConfig) -> list[Result]:
             continue
         waves.append(wave)
         where.append(i)
-    if waves:
-        try:
-            rows = compute_view(waves, cfg)
-        except Exception:  # find the culprit: redo one by one so one odd clip cannot sink the batch
-            rows = []
-            for wave, i in zip(waves, where, strict=True):
-                try:
-                    rows.append(compute_view([wave], cfg)[0])
-                except Exception as exc:
-                    rows.append(None)
-                    results[i] = Result(items[i].utt_id, None, f"feature error: {_one_line(exc)}", 0.0)
-        for wave, i, r in zip(waves, where, rows, strict=True):
-            if r is not None:
-                results[i] = Result(items[i].utt_id, r, None, len(wave) / cfg.sample_rate)
+    for wave, i, r in zip(waves, where, compute_each(waves, cfg), strict=True):
+        if isinstance(r, str):
+            results[i] = Result(items[i].utt_id, None, r, 0.0)
+        else:
+            results[i] = Result(items[i].utt_id, r, None, len(wave) / cfg.sample_rate)
     return [r for r in results if r is not None]
+
+
+def compute_each(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray | str]:
+    """`compute_view` of a batch of waves; a wave that fails gives its one-line reason instead of rows.
+
+    The batch is computed at once; when that fails, the waves are redone one by one to find the
+    culprit, so one odd clip cannot sink the others.
+    """
+    if not waves:
+        return []
+    try:
+        return list(compute_view(waves, cfg))
+    except Exception:  # noqa: BLE001 - any failure: find which clip caused it
+        out: list[np.ndarray | str] = []
+        for wave in waves:
+            try:
+                out.append(compute_view([wave], cfg)[0])
+            except Exception as exc:  # noqa: BLE001
+                out.append(f"feature error: {_one_line(exc)}")
+        return out
 
 
 # glibc mallopt parameters (malloc.h)

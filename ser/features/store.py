@@ -43,6 +43,11 @@ class FeatureSet:
             return np.zeros((0, len(self.names)), dtype=np.float32)
         return np.stack(self.data)
 
+    @property
+    def feature_axis(self) -> int:
+        """The axis of `data[i]` that holds the features: 0 for logmel (n_mels, T), else the last."""
+        return 0 if self.view == "logmel" else -1
+
     def subset(self, rows) -> FeatureSet:
         """The utterances at positions `rows`, in that order (no copy of the arrays themselves)."""
         rows = [int(i) for i in rows]
@@ -105,6 +110,16 @@ def is_complete(folder: Path) -> bool:
     return all((Path(folder) / f).is_file() for f in ("meta.json", "data.npy", "offsets.npy"))
 
 
+def stored_to_data(view: str, block: np.ndarray) -> np.ndarray:
+    """One utterance's stored rows (what `compute_view` gives) in `FeatureSet.data`'s layout:
+    logmel (n_mels, T), acoustic (D,), sequence (T, D) as stored."""
+    if view == "logmel":
+        return block.T
+    if view == "acoustic":
+        return block[0]
+    return block
+
+
 def read_feature_set(folder: Path, cache_hit: bool) -> FeatureSet:
     """Open a feature folder as a FeatureSet of memory-mapped per-utterance views."""
     folder = Path(folder)
@@ -116,14 +131,6 @@ def read_feature_set(folder: Path, cache_hit: bool) -> FeatureSet:
         else np.zeros((0, len(meta["names"])), np.float32)
     )
     view = meta["view"]
-    data: list[np.ndarray] = []
-    for i in range(len(meta["ids"])):
-        block = rows[offsets[i] : offsets[i + 1]]
-        if view == "logmel":
-            data.append(block.T)
-        elif view == "acoustic":
-            data.append(block[0])
-        else:
-            data.append(block)
+    data = [stored_to_data(view, rows[offsets[i] : offsets[i + 1]]) for i in range(len(meta["ids"]))]
     skipped = [(str(a), str(b)) for a, b in meta.get("skipped", [])]
     return FeatureSet(view, list(meta["ids"]), data, list(meta["names"]), skipped, cache_hit, folder)

@@ -55,7 +55,7 @@ from ser.features import FeatureSet
 from ser.fold import FoldData
 from ser.metrics import classification_metrics
 from ser.models.family import ModelFamily
-from ser.normalize import speaker_stats, standardize_by_speaker
+from ser.normalize import pooled_stats, speaker_stats, standardize_by_speaker
 from ser.runs import FitResult, Predictions
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,24 @@ class SklearnModel:
     speaker_norm: bool = False
     # per-speaker (mean, std) used at training time, so a re-evaluation reproduces the run exactly
     speaker_stats: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # (mean, std) pooled over the training speakers: for new speakers with too little audio
+    pooled_stats: tuple[np.ndarray, np.ndarray] | None = None
     features: dict = field(default_factory=dict)  # the feature-view config the model was trained on
     info: dict = field(default_factory=dict)  # model name, library versions, selected parameters
 
-    def predict_proba(self, X: np.ndarray, speakers: list[str] | np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        X: np.ndarray,
+        speakers: list[str] | np.ndarray | None = None,
+        stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> np.ndarray:
         """Class probabilities `(N, len(classes))` for a feature matrix of the training view.
 
         A model trained with `speaker_norm` needs the speaker of every row: each speaker's rows are
-        standardised with that speaker's statistics, those saved at training time for a known
-        speaker, else computed from this speaker's rows in `X` (so pass all of a new speaker's
-        utterances together).
+        standardised with `stats[speaker]` when given, else with the statistics saved at training
+        time for a known speaker, else with statistics computed from this speaker's rows in `X` (so
+        pass all of a new speaker's utterances together; `ser.load(...).predict` handles speakers
+        with little audio).
         """
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
@@ -97,7 +105,8 @@ class SklearnModel:
             if speakers is None:
                 raise ValueError("this model was trained with model.speaker_norm=true: pass speakers= (one id per row)")
             speakers = np.asarray(speakers).astype(str)
-            stats = {s: self.speaker_stats[s] for s in set(speakers) if s in self.speaker_stats}
+            given = stats or {}
+            stats = {s: given.get(s, self.speaker_stats.get(s)) for s in set(speakers) if s in given or s in self.speaker_stats}
             new = np.isin(speakers, list(set(speakers) - set(stats)))
             if new.any():
                 stats.update(speaker_stats(X[new], speakers[new]))
@@ -439,6 +448,7 @@ class ClassicalFamily(ModelFamily):
             feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
             speaker_norm=speaker_norm,
             speaker_stats=stats,
+            pooled_stats=pooled_stats(stats, speakers[tr]) if speaker_norm else None,
             features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
             info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
         ).save(out / MODEL_FILE)
@@ -449,9 +459,14 @@ class ClassicalFamily(ModelFamily):
         """`model.joblib` of a run: trusted runs only (a pickle)."""
         return load_model(run_dir)
 
-    def predict_proba(self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+    def predict_proba(
+        self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
         speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
-        return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers)
+        return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers, speaker_stats)
+
+    def speaker_fallback(self, model: SklearnModel) -> tuple[np.ndarray, np.ndarray] | None:
+        return model.pooled_stats if model.speaker_norm else None
 
 
 CLASSICAL = ClassicalFamily()

@@ -35,6 +35,14 @@ class ModelFamily(ABC):
         """The trained model of a finished run, ready for `predict_proba`."""
 
     @abstractmethod
-    def predict_proba(self, model: Any, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+    def predict_proba(
+        self, model: Any, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
         """Class probabilities `(N, n_classes)` of a loaded model for `features` (rows of `manifest`,
-        which gives their speakers), in the run's class order."""
+        which gives their speakers), in the run's class order. A model that standardises each speaker
+        uses `speaker_stats[speaker]` (mean, std) where given, else statistics of the speaker's rows."""
+
+    @abstractmethod
+    def speaker_fallback(self, model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a model that standardises each speaker: the (mean, std) saved at training time for new
+        speakers with too little audio of their own; None for a model that does not."""

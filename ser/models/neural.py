@@ -228,17 +228,27 @@ class NeuralFamily(ModelFamily):
         cfg = load_run_config(run_dir)
         return NeuralModel(cfg, load_classifier(cfg, run_dir))
 
-    def predict_proba(self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet) -> np.ndarray:
+    def predict_proba(
+        self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
         """The inputs go through the run's own evaluation path: the training normalisation statistics
         saved in the checkpoint (or per-speaker statistics of these rows for `normalize: speaker`),
         the same sliding windows or whole sequences."""
         rows = np.arange(len(manifest))
         split = Split("predict", 0, 0, rows[:0], rows[:0], rows, ())
         fold = FoldData(manifest.reset_index(drop=True), model.classes, split, features)
-        dm = build_datamodule(model.cfg, fold, stats=model.module.hparams.data_stats)
+        dm = build_datamodule(model.cfg, fold, stats=model.module.hparams.data_stats, speaker_stats=speaker_stats)
         dm.num_workers = 0
         dm.setup("predict")
         return predict_probs(model.module, dm.rows_dataloader(rows))
+
+    def speaker_fallback(self, model: NeuralModel) -> tuple[np.ndarray, np.ndarray] | None:
+        stats = model.module.hparams.data_stats or {}
+        if stats.get("normalize") != "speaker":
+            return None
+        if stats.get("pooled_mean") is None:
+            raise ValueError("this run standardises each speaker but saved no pooled statistics: retrain it with this ser version")
+        return np.asarray(stats["pooled_mean"]), np.asarray(stats["pooled_std"])
 
 
 NEURAL = NeuralFamily()
