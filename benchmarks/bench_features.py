@@ -3,7 +3,7 @@
 
     python benchmarks/bench_features.py [--wav DIR] [--baseline-clips 60] [--big 10000]
 
-1. acoustic view, one process, vs the notebooks' approach (/work/shared/bench/seed_features.py)
+1. acoustic view, one process, vs the notebooks' approach (../shared/bench/seed_features.py)
    on the same clips, in the same run (baseline runs alternated with ours, to even out other load);
 2. logmel view, one process, all clips;
 3. acoustic and logmel with all cores (joblib processes);
@@ -26,8 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-SEED = Path("/work/shared/bench/seed_features.py")
-EMODB = Path("/work/shared/data/emodb/wav")
+# The workplace's shared folder sits beside the repository (../shared), wherever that is checked out.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEED = SHARED / "bench" / "seed_features.py"
+EMODB = SHARED / "data" / "emodb" / "wav"
 
 
 def run_ours(files: list[Path], view: str, jobs: int) -> tuple[float, float]:

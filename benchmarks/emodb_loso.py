@@ -4,11 +4,11 @@
 Runs `ser.train.train` once per fold in one process (features are extracted once and cached), writing
 the usual run artifacts under OUT/<model>/fold<k>, then prints one table per model.
 
-    python benchmarks/emodb_loso.py --root /work/shared/data/emodb --models svm xgboost --jobs 2
+    python benchmarks/emodb_loso.py --root ../shared/data/emodb --models svm xgboost --jobs 2
 
 Equivalent Hydra multirun (one process per fold):
 
-    python train.py -m corpus=emodb corpus.root=/work/shared/data/emodb labels=emodb7 split=loso \
+    python train.py -m corpus=emodb corpus.root=../shared/data/emodb labels=emodb7 split=loso \
         model=svm split.fold=1,2,3,4,5,6,7,8,9,10
 """
 
@@ -28,6 +28,8 @@ from ser.runs import read_predictions
 from ser.train import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+# EmoDB in the workplace's shared folder beside the repository (../shared), wherever that is checked out.
+EMODB_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 N_FOLDS = 10  # EmoDB's ten speakers
 
 
@@ -56,7 +58,7 @@ def run_fold(model: str, fold: int, args: argparse.Namespace, out: Path) -> dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", required=True, help="EmoDB folder holding wav/")
+    ap.add_argument("--root", default=str(EMODB_ROOT), help="EmoDB folder holding wav/ (default: ../shared/data/emodb)")
     ap.add_argument("--models", nargs="+", default=["svm", "xgboost"])
     ap.add_argument("--folds", nargs="+", type=int, default=list(range(1, N_FOLDS + 1)))
     ap.add_argument("--jobs", type=int, default=2)

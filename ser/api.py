@@ -38,7 +38,7 @@ from ser.features.extract import compute_each
 from ser.features.store import stored_to_data
 from ser.models import ModelFamily, get_family
 from ser.normalize import stats_with_fallback
-from ser.runs import METRICS, RUN_CONFIG, load_run_config, read_metrics
+from ser.runs import check_run_dir, load_run_config, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,6 @@ def window_starts(duration: float, window_s: float, hop_s: float) -> tuple[list[
         return [0.0], duration
     starts = [float(t) for t in np.arange(0.0, duration - window_s, hop_s)] + [duration - window_s]
     return starts, window_s
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """The run directory, or a one-line error saying what to pass instead."""
-    run = Path(run_dir).expanduser()
-    if not run.exists():
-        raise FileNotFoundError(f"run directory {run} does not exist: pass run=DIR of a finished train.py run")
-    if not (run / RUN_CONFIG).is_file() and any(run.glob(f"*/{METRICS}")):
-        example = sorted(p.parent.name for p in run.glob(f"*/{METRICS}"))[0]
-        raise ValueError(f"{run} is a multirun folder: pass one of its runs (e.g. {run / example}) or pool them with ensemble.py")
-    return run
 
 
 @dataclass

@@ -15,7 +15,9 @@ these dataclasses, so a data module built in a notebook rejects a misspelt argum
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -165,4 +167,25 @@ def check_settings(cfg: DictConfig, path: str = "") -> None:
             check_settings(node, f"{path}{key}.")
 
 
+# A path in an override (`corpus.path=/data/x.csv`) would turn a multirun job folder named after its
+# overrides into nested folders; its last part names it well enough (the job number keeps names unique).
+_PATH_VALUE = re.compile(r"(?<==)([^=,\[\]]*/[^=,\[\]]*)")
+MAX_DIRNAME = 150  # file systems allow 255 bytes per name; leave room for the job number prefix
+
+
+def flat_dirname(overrides: str) -> str:
+    """Hydra's `override_dirname` as one readable folder name: path values shortened to their last
+    part, no `/` left, at most MAX_DIRNAME characters (resolver `${flat:...}` in conf/train.yaml)."""
+    name = _PATH_VALUE.sub(lambda m: Path(m.group(1).rstrip("/")).name or "root", overrides)
+    name = name.replace("/", "_")
+    return name if len(name) <= MAX_DIRNAME else name[: MAX_DIRNAME - 3] + "..."
+
+
+def register_resolvers() -> None:
+    """Register the OmegaConf resolvers that conf/ uses (idempotent)."""
+    if not OmegaConf.has_resolver("flat"):
+        OmegaConf.register_new_resolver("flat", flat_dirname)
+
+
 register_configs()
+register_resolvers()

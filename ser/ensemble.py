@@ -77,19 +77,34 @@ def load_member(run_dir: Path) -> Member:
 
 
 def group_by_fold(members: list[Member]) -> dict[int, list[Member]]:
-    """Group members by fold and check every fold has the same number of members."""
-    protocols = {m.protocol for m in members}
+    """Group members by fold; refuse (naming the runs and folds) when they cannot be pooled."""
+    protocols: dict[tuple[str, str, str], list[Member]] = defaultdict(list)
+    for m in members:
+        protocols[m.protocol].append(m)
     if len(protocols) > 1:
-        raise ValueError(f"runs come from different protocols (corpus, labels, split): {sorted(protocols)}")
+        described = "; ".join(
+            f"corpus={c} labels={lab} split={s}: {_names(ms)}" for (c, lab, s), ms in sorted(protocols.items())
+        )
+        raise ValueError(f"runs come from different protocols, which cannot be pooled: {described}")
     by_fold: dict[int, list[Member]] = defaultdict(list)
     for m in members:
         by_fold[m.fold].append(m)
     sizes = {fold: len(ms) for fold, ms in by_fold.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"folds differ between members: runs per fold {dict(sorted(sizes.items()))}; every member needs the same folds")
-    if min(sizes.values()) < 2:
-        raise ValueError("an ensemble needs at least two runs per fold")
+    most = max(sizes.values())
+    if min(sizes.values()) != most:
+        short = "; ".join(
+            f"fold {fold} has {len(ms)} ({_names(ms)})" for fold, ms in sorted(by_fold.items()) if len(ms) < most
+        )
+        raise ValueError(f"every fold needs the same members, but other folds have {most} runs: {short}")
+    if most < 2:
+        alone = "; ".join(f"fold {fold} has only {_names(ms)}" for fold, ms in sorted(by_fold.items()))
+        raise ValueError(f"an ensemble needs at least two runs per fold: {alone}")
     return dict(sorted(by_fold.items()))
+
+
+def _names(members: list[Member]) -> str:
+    """The run folders of `members`, comma-separated, for error messages."""
+    return ", ".join(str(m.run_dir) for m in members)
 
 
 def _align(members: list[Member], part: str) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
@@ -198,15 +213,17 @@ def run_ensemble(cfg: DictConfig) -> dict:
         (out / "summary.md").write_text(summary_markdown(table))
     else:
         print(results_table(metrics, fold_members[0].classes))
-    print(f"ensemble {cfg.method} of {len(by_fold[next(iter(by_fold))])} runs over {len(by_fold)} fold(s): "
+    per_fold = len(next(iter(by_fold.values())))
+    print(f"ensemble {cfg.method} of {per_fold} members per fold ({len(members)} runs) over {len(by_fold)} fold(s): "
           f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
-          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f} -> {out}")
+          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f}")
     _follow_inputs_on_wandb(cfg, [m.run_dir for m in members])
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         lg.log_metrics({f"ensemble/{k}": v for k, v in summary.items() if isinstance(v, float)})
         lg.save()
+    print(f"ensemble folder: {out}")
     return summary
 
 

@@ -47,6 +47,7 @@ def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
     for key in SUMMARY_METRICS:
         print(f"{key:15s} trained {trained.get(key, float('nan')):.4f}  now {metrics[key]:.4f}")
     print("matches training-time metrics" if metrics["matches_training"] else f"DIFFERS from training-time metrics: {diffs}")
+    print(f"evaluation folder: {out_dir}")
     return metrics
 
 
@@ -70,6 +71,7 @@ def predict_audio(
     for _, row in table[table["error"] != ""].iterrows():
         print(f"skipped {row['input']}: {row['error']}")
     print(f"wrote {out / 'audio_predictions.csv'}")
+    print(f"evaluation folder: {out}")
     return table
 
 

@@ -7,6 +7,7 @@ values (arrays, DataFrames, dicts) and returns text or writes one file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -41,7 +42,8 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], p
             colour = "white" if norm[i, j] > 0.5 else "black"
             ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=8, color=colour)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall")
-    ax.set_title(title)
+    # wrapped to the figure's width: a sweep's configuration label can be longer than the plot
+    ax.set_title(wrap_label(title, width=int(9 * size)), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -69,12 +71,31 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     for _, r in summary.iterrows():
         lines.append(
             f"| {r['configuration']} | {r['runs']} "
-            f"| {r['test/wa_mean']:.3f} ± {r['test/wa_std']:.3f} "
-            f"| {r['test/ua_mean']:.3f} ± {r['test/ua_std']:.3f} "
-            f"| {r['test/macro_f1_mean']:.3f} ± {r['test/macro_f1_std']:.3f} "
+            f"| {_spread(r, 'test/wa')} | {_spread(r, 'test/ua')} | {_spread(r, 'test/macro_f1')} "
             f"| {r['pooled/wa']:.3f} | {r['pooled/ua']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _spread(row: pd.Series, metric: str) -> str:
+    """`mean ± std` of a summary row; one run has no spread: `-` rather than a misleading `± 0.000`."""
+    std = row[f"{metric}_std"]
+    shown = "-" if int(row["runs"]) < 2 or not np.isfinite(std) else f"{std:.3f}"
+    return f"{row[f'{metric}_mean']:.3f} ± {shown}"
+
+
+def wrap_label(label: str, width: int = 38) -> str:
+    """A long label (`model=cnn,optim=sgd,...`, a title) on lines of at most about `width`
+    characters, broken after commas and spaces; one piece longer than that is cut in its middle."""
+    lines, line = [], ""
+    for piece in re.split(r"(?<=[, ])", label):
+        if line and len(line) + len(piece) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+    lines.append(line.rstrip())
+    half = width // 2
+    return "\n".join(x if len(x) <= width + 12 else x[:half] + "..." + x[-half:] for x in lines)
 
 
 def results_table(metrics: dict, classes: list[str]) -> str:
@@ -90,15 +111,22 @@ def results_table(metrics: dict, classes: list[str]) -> str:
 
 
 def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
-    """Horizontal bars of UA (mean +- std over folds) per configuration, best on top."""
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(table)))
-    y = np.arange(len(table))[::-1]
-    ax.barh(y, table["test/ua_mean"], xerr=table["test/ua_std"], color="tab:blue", alpha=0.8, capsize=3, label="UA")
-    ax.scatter(table["test/wa_mean"], y, color="black", marker="|", s=200, label="WA", zorder=3)
-    ax.set_yticks(y, table["configuration"])
+    """Horizontal bars of UA (mean +- std over folds) per configuration, best on top; long labels are
+    wrapped and the legend sits above the bars, so neither is clipped nor covers a bar."""
+    labels = [wrap_label(str(c)) for c in table["configuration"]]
+    lines = [label.count("\n") + 1 for label in labels]
+    row_height = [0.3 + 0.22 * n for n in lines]
+    fig, ax = plt.subplots(figsize=(9, 1.6 + sum(row_height)))
+    y = np.cumsum(row_height[::-1])[::-1] - np.array(row_height) / 2  # best on top, each row as tall as its label
+    std = table["test/ua_std"].where(table["runs"] > 1, 0.0) if "runs" in table else table["test/ua_std"]
+    ax.barh(y, table["test/ua_mean"], height=0.6 * np.array(row_height), xerr=std.fillna(0.0),
+            color="tab:blue", alpha=0.8, capsize=3, label="UA (mean ± std over folds)")  # fmt: skip
+    ax.scatter(table["test/wa_mean"], y, color="black", marker="|", s=200, label="WA (mean)", zorder=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(0, sum(row_height))
     ax.set_xlim(0, 1)
-    ax.set_xlabel("test score (mean +- std over folds)")
-    ax.legend(loc="lower right")
+    ax.set_xlabel("test score")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2, frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -106,24 +134,34 @@ def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_learning_curves(log_file: str | Path, path: str | Path, title: str = "") -> Path | None:
-    """Loss and UA per epoch from a run's CSV log (`csv/metrics.csv`); None when there is no usable log."""
+def learning_curve_panels(log_file: str | Path) -> list[tuple[str, dict[str, pd.Series]]]:
+    """The per-epoch series of a run's CSV log (`csv/metrics.csv`) worth drawing: a `loss` and a `UA`
+    panel, each {column: series}; `final/...` figures (logged once, outside any epoch) and empty
+    columns are left out, so the legend lists only what is drawn. Empty when there is no usable log."""
     log_file = Path(log_file)
     if not log_file.is_file():
-        return None
+        return []
     log_table = pd.read_csv(log_file)
     if "epoch" not in log_table:
-        return None
+        return []
     per_epoch = log_table.groupby("epoch").mean(numeric_only=True)
-    panels = [("loss", [c for c in per_epoch if c.endswith("/loss") or c.endswith("/loss_epoch")]),
-              ("UA", [c for c in per_epoch if c.endswith("/ua") or c.endswith("/ua_epoch")])]
-    panels = [(name, cols) for name, cols in panels if cols]
+    series = {c: per_epoch[c].dropna() for c in per_epoch if not c.startswith("final/")}
+    series = {c: s for c, s in series.items() if len(s)}
+    panels = [
+        ("loss", {c: s for c, s in series.items() if c.endswith(("/loss", "/loss_epoch"))}),
+        ("UA", {c: s for c, s in series.items() if c.endswith(("/ua", "/ua_epoch"))}),
+    ]
+    return [(name, cols) for name, cols in panels if cols]
+
+
+def plot_learning_curves(log_file: str | Path, path: str | Path, title: str = "") -> Path | None:
+    """Loss and UA per epoch from a run's CSV log (`csv/metrics.csv`); None when there is no usable log."""
+    panels = learning_curve_panels(log_file)
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     for ax, (name, cols) in zip(axes[0], panels, strict=True):
-        for col in cols:
-            series = per_epoch[col].dropna()
+        for col, series in cols.items():
             ax.plot(series.index, series.values, marker=".", label=col)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)

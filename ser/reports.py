@@ -28,9 +28,9 @@ from ser.runs import find_runs
 def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     """Leaderboard (md, csv, png), per-configuration pooled confusion matrices, per-class recall table
     and learning curves, for runs and multirun folders. Returns the leaderboard markdown path."""
+    runs = find_runs(paths)  # before creating `out_dir`: a wrong path leaves no empty folder behind
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(paths)
     table, groups = summarize_runs(runs), group_runs(runs)
     table.to_csv(out / "leaderboard.csv", index=False)
     (out / "leaderboard.md").write_text(summary_markdown(table))

@@ -131,8 +131,11 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
             runs += found
         else:
             raise FileNotFoundError(f"run directory {p} does not exist")
-    if len(set(runs)) != len(runs):
-        raise ValueError("the same run was given twice: pass each run or multirun folder once")
+    seen: set[Path] = set()
+    for run in runs:
+        if run.resolve() in seen:
+            raise ValueError(f"run {run} was given twice (directly or inside a multirun folder): pass each run once")
+        seen.add(run.resolve())
     return runs
 
 
@@ -144,9 +147,20 @@ def read_metrics(run_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def check_run_dir(run_dir: str | Path) -> Path:
+    """The run directory, or a one-line error saying what to pass instead."""
+    run = Path(run_dir).expanduser()
+    if not run.exists():
+        raise FileNotFoundError(f"run directory {run} does not exist: pass run=DIR of a finished train.py run")
+    if not (run / RUN_CONFIG).is_file() and any(run.glob(f"*/{METRICS}")):
+        example = sorted(p.parent.name for p in run.glob(f"*/{METRICS}"))[0]
+        raise ValueError(f"{run} is a multirun folder: pass one of its runs (e.g. {run / example}) or pool them with ensemble.py")
+    return run
+
+
 def load_run_config(run_dir: str | Path) -> DictConfig:
     """The composed config a run was trained with, with a clear error when `run_dir` is not a run."""
-    run = Path(run_dir)
+    run = check_run_dir(run_dir)
     if not (run / RUN_CONFIG).is_file() or not (run / METRICS).is_file():
         raise FileNotFoundError(f"{run} is not a finished train.py run (needs {RUN_CONFIG} and {METRICS})")
     return OmegaConf.load(run / RUN_CONFIG)

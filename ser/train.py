@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one model on one fold; return metrics.json's content."""
     check_settings(cfg)
-    L.seed_everything(int(cfg.seed), workers=True)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # not on stderr: errors there stay one line
+    log.info("seed %d", int(cfg.seed))
     out = output_dir(cfg)
     started = time.perf_counter()
     data = prepare_fold(cfg)
@@ -59,6 +60,7 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":
             _log_wandb_extras(lg, out, metrics, data.classes)
+    print(f"run folder: {out}")
     return metrics
 
 

@@ -94,16 +94,29 @@ def test_manifest_missing_file_names_the_setting(tmp_path: Path) -> None:
 
 
 def test_iemocap4_merges_excited_and_seed_set_drops_it() -> None:
-    raw = pd.DataFrame({"utterance_id": list("abcdef"), "label": ["neu", "exc", "hap", "fru", "xxx", "ang"]})
+    raw = pd.DataFrame({"utterance_id": list("abcdefg"), "label": ["neu", "exc", "hap", "fru", "xxx", "ang", "sad"]})
     kept, classes = apply_labels(raw, labels("iemocap4"))
     assert classes == ["neu", "hap", "sad", "ang"]
-    assert list(kept["class_name"]) == ["neu", "hap", "hap", "ang"]
-    assert list(kept["target"]) == [0, 1, 1, 3]
+    assert list(kept["class_name"]) == ["neu", "hap", "hap", "ang", "sad"]
+    assert list(kept["target"]) == [0, 1, 1, 3, 2]
     assert ("d", "label fru not in iemocap4") in kept.attrs["skipped"]
     seed_kept, _ = apply_labels(raw, labels("iemocap_seed"))
-    assert list(seed_kept["utterance_id"]) == ["a", "c", "f"]
+    assert list(seed_kept["utterance_id"]) == ["a", "c", "f", "g"]
     all_kept, all_classes = apply_labels(raw, labels("all"))
-    assert len(all_kept) == 6 and all_classes == sorted(raw["label"])
+    assert len(all_kept) == 7 and all_classes == sorted(raw["label"])
+
+
+def test_classes_without_utterances_stop_or_are_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    raw = pd.DataFrame({"utterance_id": list("abcde"), "label": ["neu", "hap", "sad", "ang", "ang"]})
+    with pytest.raises(ValueError, match=r"iemocap6: class\(es\) exc, fru have no utterance .*labels.empty_classes=drop"):
+        apply_labels(raw, labels("iemocap6"))
+    dropping = LabelSet(name="iemocap6", classes=("neu", "hap", "exc", "sad", "ang", "fru"), empty_classes="drop")
+    kept, classes = apply_labels(raw, dropping)
+    assert classes == ["neu", "hap", "sad", "ang"]  # no class the model could never see
+    assert list(kept["target"]) == [0, 1, 2, 3, 3]
+    assert "exc, fru" in caplog.text
+    with pytest.raises(ValueError, match="labels.empty_classes=keep is not a choice"):
+        LabelSet.from_config({"name": "x", "classes": ["a"], "empty_classes": "keep"})
 
 
 def test_every_label_set_config_loads() -> None:
@@ -125,6 +138,9 @@ def test_data_report_from_a_csv_corpus(csv_corpus: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "corpus=manifest labels=iemocap4: 3 utterances, 2 speakers, 2 groups" in out
     assert "skipped: none" in out
+    # the fixture has no happy utterance: a zero row and a line saying what training would do
+    assert [line.split() for line in out.splitlines() if line.startswith("hap")] == [["hap", "0", "0", "0"]]
+    assert out.rstrip().endswith("no utterance for class(es) hap: train.py stops at them unless labels.empty_classes=drop")
 
 
 @needs_emodb

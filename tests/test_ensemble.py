@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from ser.cv import cv_summary
 from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold
 from ser.runs import FitResult, Predictions, find_runs, read_predictions, write_run
 
+ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["neu", "hap", "sad", "ang"]
 
 
@@ -61,16 +64,38 @@ def test_different_class_orders_are_refused(tmp_path: Path) -> None:
 
 def test_different_folds_are_refused(tmp_path: Path) -> None:
     runs = [fake_run(tmp_path / "a1", 0, 1), fake_run(tmp_path / "a2", 1, 2), fake_run(tmp_path / "b1", 2, 1)]
-    with pytest.raises(ValueError, match="folds differ between members"):
+    with pytest.raises(ValueError, match="every fold needs the same members") as err:
         group_by_fold([load_member(r) for r in runs])
+    # the message names the fold that lacks a member and the run it has
+    assert f"fold 2 has 1 ({tmp_path / 'a2'})" in str(err.value)
+
+
+def test_one_run_per_fold_is_refused_naming_it(tmp_path: Path) -> None:
+    only = fake_run(tmp_path / "only", 0, 1)
+    with pytest.raises(ValueError, match=f"fold 1 has only {only}"):
+        group_by_fold([load_member(only)])
+
+
+def test_ensemble_entry_point_names_the_runs_that_cannot_pool(tmp_path: Path) -> None:
+    a, b = fake_run(tmp_path / "a", 0, 1), fake_run(tmp_path / "b", 1, 2)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "ensemble.py"), f"runs=[{a},{b}]", f"paths.output_dir={tmp_path / 'out'}"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == f"error: an ensemble needs at least two runs per fold: fold 1 has only {a}; fold 2 has only {b}"
+    assert not (tmp_path / "out").exists()  # a failed call leaves no empty output folder
 
 
 def test_different_protocols_are_refused(tmp_path: Path) -> None:
     a, b = fake_run(tmp_path / "a", 0), fake_run(tmp_path / "b", 1)
     metrics = (b / "metrics.json").read_text().replace('"split": "loso"', '"split": "random"')
     (b / "metrics.json").write_text(metrics)
-    with pytest.raises(ValueError, match="different protocols"):
+    with pytest.raises(ValueError, match="different protocols") as err:
         group_by_fold([load_member(a), load_member(b)])
+    assert f"split=random: {b}" in str(err.value) and f"split=loso: {a}" in str(err.value)
 
 
 def test_missing_run_dir_is_one_line_error(tmp_path: Path) -> None:
@@ -130,7 +155,7 @@ def test_multirun_folder_pools_fold_by_fold(tmp_path: Path) -> None:
     assert summary["folds"] == "1,2" and summary["runs"] == 2
 
 
-def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     from ser.reports import main as report_main
 
     sweep = tmp_path / "multirun"
@@ -141,7 +166,7 @@ def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
             (run / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- split.fold={fold}\n")
             (run / "csv").mkdir()
             (run / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/loss,val/ua\n0,1,1.3,1.2,0.4\n1,2,1.0,1.1,0.5\n")
-    out = tmp_path / "report"
+    out = tmp_path / "board"
     assert report_main([str(sweep), "--out", str(out)]) == 0
     board = pd.read_csv(out / "leaderboard.csv")
     assert sorted(board["configuration"]) == ["model=cnn", "model=svm"]
@@ -153,7 +178,9 @@ def test_report_of_a_multirun_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert (out / name).is_file(), name
     assert len(list(out.glob("curves_*.png"))) == 4
     assert "model=cnn" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
     assert report_main([str(tmp_path / "nothing")]) == 2
+    assert not (tmp_path / "report").exists()  # the default --out folder is not created for a wrong path
 
 
 def test_evaluation_is_logged_under_the_input_runs_names(tmp_path: Path) -> None:

@@ -71,15 +71,18 @@ def test_multirun_over_folds_writes_the_summary(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "train.py", "-m", "model=dnn", "split.fold=1,2", "trainer.max_epochs=2",
-         f"paths.cache_dir={tmp_path / 'cache'}", "corpus.utterances_per_speaker=12", "jobs=1",
+         f"paths.cache_dir={tmp_path / 'cache'}", f"corpus.cache_dir={tmp_path / 'cache'}",
+         "corpus.utterances_per_speaker=12", "jobs=1",
          "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"hydra.sweep.dir={sweep}"],
         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = sorted(p.parent.name for p in sweep.rglob("metrics.json"))
-    assert (
-        len(runs) == 2 and runs[0].startswith("0_") and "split.fold=1" in runs[0]
-    )  # folders name the overrides
+    run_dirs = sorted(p.parent for p in sweep.rglob("metrics.json"))
+    # one flat folder per job, named by its overrides; the path value shortened to its last part
+    assert [d.parent for d in run_dirs] == [sweep, sweep]
+    runs = [d.name for d in run_dirs]
+    assert runs[0].startswith("0_") and "split.fold=1" in runs[0] and "corpus.cache_dir=cache" in runs[0]
+    assert f"run folder: {run_dirs[1]}" in proc.stdout
     summary = pd.read_csv(sweep / "summary.csv")
     assert len(summary) == 1 and summary.loc[0, "runs"] == 2 and summary.loc[0, "folds"] == "1,2"
     assert (

@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 
 import ser
-from ser.api import check_run_dir
+from ser.runs import check_run_dir
 
 EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 needs_emodb = pytest.mark.skipif(not (EMODB / "wav").is_dir(), reason=f"EmoDB not found at {EMODB}")
