@@ -150,7 +150,8 @@ def test_graph_inputs_and_outputs_are_the_ones_the_json_names(exported) -> None:
 
 def test_onnxruntime_matches_pytorch_on_test_utterances_of_two_lengths(exported) -> None:
     """The same standardised test inputs through the checkpoint's net in PyTorch (the LSTM with its
-    packed sequences) and through onnxruntime: probabilities within 1e-4."""
+    packed sequences) and through onnxruntime: logits and probabilities within 1e-4 (logits too: a
+    barely trained net's probabilities are all near 1/4 and would hide a wrong graph)."""
     net, run, session, meta = exported
     fold = prepare_fold(load_run_config(run))
     arrays = standardised_test_arrays(fold, meta)
@@ -173,12 +174,14 @@ def test_onnxruntime_matches_pytorch_on_test_utterances_of_two_lengths(exported)
         assert len(time_lengths) == 2, time_lengths
     for inputs in calls:
         with torch.no_grad():
-            expected = torch.softmax(module(*(torch.from_numpy(v) for v in inputs.values())), dim=1).numpy()
-        got = onnx_probs(session, **inputs)
-        assert got.shape == expected.shape == (len(inputs["x"]), len(meta["classes"]))
-        diff = float(np.abs(got - expected).max())
-        print(f"{net}: x {inputs['x'].shape}, max |onnxruntime - pytorch| = {diff:.2e}")
-        assert diff < TOLERANCE
+            logits = module(*(torch.from_numpy(v) for v in inputs.values()))
+        expected = {"logits": logits.numpy(), "probabilities": torch.softmax(logits, dim=1).numpy()}
+        got = dict(zip(expected, session.run(list(expected), inputs), strict=True))
+        for name in expected:
+            assert got[name].shape == expected[name].shape == (len(inputs["x"]), len(meta["classes"]))
+            diff = float(np.abs(got[name] - expected[name]).max())
+            print(f"{net}: x {inputs['x'].shape}, {name}: max |onnxruntime - pytorch| = {diff:.2e}")
+            assert diff < TOLERANCE, name
 
 
 def test_following_the_json_reproduces_the_runs_test_predictions(exported) -> None:
