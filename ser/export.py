@@ -271,16 +271,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
 
     path = onnx_path_of(run_dir, out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # the deprecation notice of the TorchScript exporter, chosen on purpose (module docstring)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")  # h0 is zeros of the input's batch
-        # nn.LSTM's own input-size checks, traced on the example input; the graph has dynamic axes
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.nn\.modules\.rnn")
-        torch.onnx.export(
-            graph.module.eval(), graph.examples, str(path), input_names=list(graph.inputs), output_names=list(OUTPUTS),
-            dynamic_axes=graph.dynamic_axes, opset_version=opset, **TORCHSCRIPT_EXPORTER,
-        )  # fmt: skip
+    write_onnx(graph, path, opset)
 
     classes = list(module.hparams.classes)
     meta = {
@@ -302,6 +293,21 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
     meta_path = path.with_name(path.name + META_SUFFIX)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return Exported(path, meta_path, meta)
+
+
+def write_onnx(graph: Graph, path: Path, opset: int = 17) -> None:
+    """`torch.onnx.export` of a `Graph`: its input names, the outputs `logits` and `probabilities`,
+    its dynamic axes, with the TorchScript exporter (module docstring)."""
+    with warnings.catch_warnings():
+        # the deprecation notice of the TorchScript exporter, chosen on purpose
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")  # h0 is zeros of the input's batch
+        # nn.LSTM's own input-size checks, traced on the example input; the graph has dynamic axes
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.nn\.modules\.rnn")
+        torch.onnx.export(
+            graph.module.eval(), graph.examples, str(path), input_names=list(graph.inputs), output_names=list(OUTPUTS),
+            dynamic_axes=graph.dynamic_axes, opset_version=opset, **TORCHSCRIPT_EXPORTER,
+        )  # fmt: skip
 
 
 def check_graph(path: Path, graph: Graph) -> dict[str, Any]:

@@ -233,3 +233,25 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
         export_run(tmp_path)
     with pytest.raises(ValueError, match=r"^opset=9: choose an ONNX opset from 11 to 20"):
         export_run(tmp_path, opset=9)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"bidirectional": True, "pooling": "attention", "layers": 2}, {"bidirectional": False, "pooling": "mean", "layers": 1}],
+    ids=["bi-attention-2", "uni-mean-1"],
+)  # fmt: skip
+def test_unpacked_lstm_graph_matches_the_packed_net_on_padded_batches(settings: dict, tmp_path: Path) -> None:
+    """Other LSTM settings than the default, untrained: the exported graph on a padded batch of
+    three lengths equals the packed net, and a batch of one of another length too."""
+    from ser.export import graph_of, write_onnx
+    from ser.models.nets.lstm import LSTM
+
+    torch.manual_seed(0)
+    net = LSTM(4, input_dim=5, hidden=8, dropout=0.0, **settings).eval()
+    graph = graph_of(net, "sequence", 5, frames=30)
+    write_onnx(graph, tmp_path / "lstm.onnx")
+    session = ort.InferenceSession(str(tmp_path / "lstm.onnx"), providers=["CPUExecutionProvider"])
+    for x, lengths in [(torch.randn(3, 41, 5), torch.tensor([41, 17, 3])), (torch.randn(1, 9, 5), torch.tensor([9]))]:
+        with torch.no_grad():
+            expected = net(x, lengths).numpy()
+        got = session.run(["logits"], {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+        assert np.abs(got - expected).max() < TOLERANCE
