@@ -30,6 +30,11 @@ from ser.data.base import FoldDataModule, stack_targets
 EVAL_MODES = ("windows", "full")
 
 
+def evaluation_hop(crop_frames: int, window_hop: int | None) -> int:
+    """The hop between evaluation windows in frames: `window_hop`, by default half a window."""
+    return int(window_hop or max(1, int(crop_frames) // 2))
+
+
 def random_crop(x: torch.Tensor, frames: int) -> torch.Tensor:
     """A random `frames`-long slice of `(F, T)`; shorter inputs are zero-padded at a random offset."""
     t = x.shape[-1]
@@ -147,7 +152,7 @@ class SpectrogramDataModule(FoldDataModule):
             raise ValueError(f"data.eval_mode={s.eval_mode!r}: choose one of {', '.join(EVAL_MODES)}")
         self.crop_frames = int(s.crop_frames)
         self.eval_mode = s.eval_mode
-        self.window_hop = int(s.window_hop or max(1, self.crop_frames // 2))
+        self.window_hop = evaluation_hop(self.crop_frames, s.window_hop)
         augment = s.spec_augment
         self.spec_augment = asdict(augment) if isinstance(augment, SpecAugmentSettings) else (dict(augment) if augment else None)
 
@@ -172,4 +177,4 @@ class SpectrogramDataModule(FoldDataModule):
         return super().rows_dataloader(rows)
 
 
-__all__ = ["SpectrogramDataModule"]
+__all__ = ["SpectrogramDataModule", "evaluation_hop", "sliding_windows"]

@@ -55,7 +55,14 @@ class LSTM(nn.Module):
         )
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        mask = length_mask(lengths, x.shape[1])
+        return self.pool_and_classify(out, length_mask(lengths, x.shape[1]))
+
+    def pool_and_classify(self, out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits from the LSTM's `(B, T, d_out)` outputs, pooled over the frames where `mask` is True.
+
+        A method of its own so that an LSTM run without packing (`ser.export`'s ONNX graph) pools
+        exactly as training did.
+        """
         if self.attention is not None:
             scores = self.attention(out).squeeze(-1).masked_fill(~mask, float("-inf"))
             pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * out).sum(dim=1)
