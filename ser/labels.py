@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+# How `apply_labels` records a row it leaves out: `label <raw> not in <set>`.
+LABEL_DROP_PREFIX = "label "
+
 
 @dataclass(frozen=True)
 class LabelSet:
@@ -45,7 +48,7 @@ def apply_labels(manifest: pd.DataFrame, label_set: LabelSet) -> tuple[pd.DataFr
     keep = mapped.notna()
     skipped = list(manifest.attrs.get("skipped", []))
     for utt, raw in zip(manifest.loc[~keep, "utterance_id"], manifest.loc[~keep, "label"], strict=True):
-        skipped.append((utt, f"label {raw} not in {label_set.name}"))
+        skipped.append((utt, f"{LABEL_DROP_PREFIX}{raw} not in {label_set.name}"))
     out = manifest.loc[keep].copy()
     if out.empty:
         found = sorted(manifest["label"].unique())[:10]
