@@ -14,10 +14,11 @@ from ser.runs import output_dir
 @user_errors
 def main(cfg: DictConfig) -> None:
     if cfg.audio:
-        table = predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.speakers, cfg.min_speaker_seconds)
+        table = predict_audio(cfg.run, cfg.audio, output_dir(cfg), cfg.window_s, cfg.hop_s, cfg.speakers,
+                              cfg.min_speaker_seconds, cfg.threads)  # fmt: skip
         log_like_inputs(cfg.get("logger"), cfg.run, {"predict/files": float(len(table))}, "predict")
     else:
-        metrics = reevaluate(cfg.run, output_dir(cfg))
+        metrics = reevaluate(cfg.run, output_dir(cfg), cfg.threads)
         numeric = {f"evaluate/{k}": v for k, v in metrics.items() if k.startswith(("test/", "val/"))}
         log_like_inputs(cfg.get("logger"), cfg.run, numeric, "evaluate")
 

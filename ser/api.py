@@ -39,6 +39,7 @@ from ser.features.store import stored_to_data
 from ser.models import ModelFamily, get_family
 from ser.normalize import stats_with_fallback
 from ser.runs import check_run_dir, load_run_config, read_metrics
+from ser.threads import set_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class _Input:
 class TrainedModel:
     """A finished run, loaded for prediction (see the module docstring)."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, threads: int | str | None = "auto") -> None:
         self.run_dir = check_run_dir(run_dir)
+        set_torch_threads(threads)
         self.config: DictConfig = load_run_config(self.run_dir)
         self.classes: list[str] = list(read_metrics(self.run_dir)["classes"])
         self.family: ModelFamily = get_family(self.config.model.family)
@@ -209,6 +211,9 @@ class TrainedModel:
         return {i: p for i, p in zip(kept, probs, strict=True)}
 
 
-def load(run_dir: str | Path) -> TrainedModel:
-    """Load a finished `train.py` run for prediction: `ser.load(RUN_DIR).predict(files)`."""
-    return TrainedModel(run_dir)
+def load(run_dir: str | Path, threads: int | str | None = "auto") -> TrainedModel:
+    """Load a finished `train.py` run for prediction: `ser.load(RUN_DIR).predict(files)`.
+
+    `threads` sets torch's intra-op threads for this process (`ser.threads`: `auto`, N, or None to
+    leave torch's setting alone): torch's default, one per core, collapses next to busy processes."""
+    return TrainedModel(run_dir, threads)

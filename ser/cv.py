@@ -29,7 +29,7 @@ from ser.runs import (
 PER_RUN = (*SUMMARY_METRICS, "val/ua")
 # Overrides that vary within one configuration (folds and repetitions of it) or do not change results.
 IGNORED_KEYS = (
-    "split.fold", "seed", "jobs", "logger", "paths.cache_dir", "paths.output_dir",
+    "split.fold", "seed", "jobs", "threads", "logger", "paths.cache_dir", "paths.output_dir",
     "trainer.enable_progress_bar", "trainer.enable_model_summary",
 )
 

@@ -19,15 +19,17 @@ from ser.fold import prepare_fold
 from ser.loggers import build_loggers
 from ser.models import get_family
 from ser.runs import SUMMARY_METRICS, FitResult, Predictions, load_run_config, read_metrics, write_run
+from ser.threads import set_torch_threads
 
 log = logging.getLogger(__name__)
 
-def reevaluate(run_dir: str | Path, out_dir: str | Path) -> dict:
+def reevaluate(run_dir: str | Path, out_dir: str | Path, threads: int | str | None = "auto") -> dict:
     """Rebuild the run's fold and model, recompute validation and test predictions and metrics.
 
     Returns the new metrics with `matches_training` telling whether WA/UA/macro-F1 equal the
-    training-time figures (to 1e-6).
+    training-time figures (to 1e-6). `threads`: torch's intra-op threads (`ser.threads`).
     """
+    set_torch_threads(threads)
     run = Path(run_dir)
     cfg = load_run_config(run)
     data = prepare_fold(cfg)
@@ -59,9 +61,10 @@ def predict_audio(
     hop_s: float = 2.0,
     speakers: str = "none",
     min_speaker_seconds: float = 30.0,
+    threads: int | str | None = "auto",
 ) -> pd.DataFrame:
     """`evaluate.py audio=`: `ser.load(run).predict(audio)`, written to `audio_predictions.csv` and printed."""
-    table = load(run_dir).predict(audio, speakers=speakers, window_s=window_s, hop_s=hop_s,
+    table = load(run_dir, threads).predict(audio, speakers=speakers, window_s=window_s, hop_s=hop_s,
                                   min_speaker_seconds=min_speaker_seconds)  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ log = logging.getLogger(__name__)
 
 EMPTY_CLASS_POLICIES = ("error", "drop")
 
+# How `apply_labels` records a row it leaves out: `label <raw> not in <set>`.
+LABEL_DROP_PREFIX = "label "
+
 
 @dataclass(frozen=True)
 class LabelSet:
@@ -63,7 +66,7 @@ def apply_labels(manifest: pd.DataFrame, label_set: LabelSet) -> tuple[pd.DataFr
     keep = mapped.notna()
     skipped = list(manifest.attrs.get("skipped", []))
     for utt, raw in zip(manifest.loc[~keep, "utterance_id"], manifest.loc[~keep, "label"], strict=True):
-        skipped.append((utt, f"label {raw} not in {label_set.name}"))
+        skipped.append((utt, f"{LABEL_DROP_PREFIX}{raw} not in {label_set.name}"))
     out = manifest.loc[keep].copy()
     if out.empty:
         found = sorted(manifest["label"].unique())[:10]

@@ -21,12 +21,14 @@ from ser.metrics import classification_metrics
 from ser.models import get_family
 from ser.render import results_table
 from ser.runs import output_dir, write_run
+from ser.threads import set_torch_threads
 
 log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one model on one fold; return metrics.json's content."""
     check_settings(cfg)
+    set_torch_threads(cfg.get("threads", "auto"))  # torch's default collapses next to busy processes
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # not on stderr: errors there stay one line
     log.info("seed %d", int(cfg.seed))
     out = output_dir(cfg)

@@ -1,7 +1,11 @@
-"""EmoDB reader, CSV manifest reader (every bad input), label sets and the data report."""
+"""EmoDB reader, CSV manifest reader (every bad input; bad rows skipped and reported), label sets
+and the data report."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from ser.corpora.__main__ import main as report_main
 from ser.corpora.manifest_schema import MANIFEST_COLUMNS
 from ser.labels import LabelSet, apply_labels
 
+ROOT = Path(__file__).resolve().parents[1]
 EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 needs_emodb = pytest.mark.skipif(not (EMODB / "wav").is_dir(), reason=f"EmoDB not found at {EMODB}")
 
@@ -74,7 +79,8 @@ def test_manifest_reads_relative_paths_and_fills_optional_columns(csv_corpus: Pa
     "content, message",
     [
         ("path,label\naudio/a.wav,ang\n", r"corpus.csv lacks required column\(s\) speaker"),
-        ("path,label,speaker\naudio/zz.wav,ang,s1\n", r"corpus.csv row 2: audio file .*zz.wav does not exist"),
+        ("path,label,speaker\naudio/zz.wav,ang,s1\n", r"corpus.csv: every row was skipped \(1 missing_audio\), e.g. row 2: .*zz.wav"),
+        ("path,label,speaker,duration\naudio/a.wav,ang,s1,nan\n", r"row 2: duration 'nan' is not a number"),
         ("path,label,speaker,utterance_id\naudio/a.wav,ang,s1,u1\naudio/b.wav,ang,s1,u1\n", r"rows 2 and 3: duplicate utterance_id 'u1'"),
         ("path,label,speaker\naudio/a.wav,,s1\n", r"row 2: empty label"),
         ("path,label,speaker,offset\naudio/a.wav,ang,s1,abc\n", r"row 2: offset 'abc' is not a number"),
@@ -91,6 +97,105 @@ def test_manifest_bad_input_is_one_line_error(csv_corpus: Path, content: str, me
 def test_manifest_missing_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="corpus.path"):
         manifest.read(tmp_path / "none.csv")
+
+
+@pytest.fixture
+def bad_rows_csv(tmp_path: Path) -> Path:
+    """Two good files and a row for each way a row's audio can be bad (CSV rows 3-7)."""
+    audio = tmp_path / "audio"
+    write_tone(audio / "good.wav")
+    write_tone(audio / "good2.wav")
+    (audio / "garbage.wav").write_bytes(np.random.default_rng(0).bytes(3000))
+    write_tone(audio / "cut.wav", seconds=1.0)  # then cut after 0.0625 s, as by an interrupted copy
+    (audio / "cut.wav").write_bytes((audio / "cut.wav").read_bytes()[: 44 + 1000 * 2])
+    csv = tmp_path / "corpus.csv"
+    csv.write_text(
+        "path,label,speaker,offset,duration\n"
+        "audio/good.wav,ang,s1,,\n"  # row 2
+        "audio/gone.wav,sad,s1,,\n"  # 3: missing
+        "audio/garbage.wav,neu,s2,,\n"  # 4: not audio
+        "audio/cut.wav,hap,s2,,\n"  # 5: truncated
+        "audio/good.wav,ang,s1,5,\n"  # 6: offset after the end of the 0.4 s file
+        "audio/good2.wav,sad,s2,0.1,2.0\n"  # 7: segment ends after the end
+        "audio/good2.wav,sad,s2,,\n"  # 8
+    )
+    return csv
+
+
+BAD_ROWS = {3: ("gone.wav", "missing_audio"), 4: ("garbage.wav", "unreadable_audio"), 5: ("cut.wav", "truncated_audio"),
+            6: ("good.wav", "bad_offset"), 7: ("good2.wav", "bad_duration")}  # fmt: skip
+
+
+def test_manifest_skips_each_bad_row_with_its_reason(bad_rows_csv: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ser.corpora.manifest"):
+        df = manifest.read(bad_rows_csv)
+    assert list(df["utterance_id"]) == ["good", "good2"]
+    assert df["duration"].tolist() == pytest.approx([0.4, 0.4])
+    audio = bad_rows_csv.parent / "audio"
+    assert df.attrs["skipped"] == [(f"row {row}: {audio / name}", reason) for row, (name, reason) in BAD_ROWS.items()]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(BAD_ROWS)
+    for message, (row, (name, reason)) in zip(warnings, BAD_ROWS.items(), strict=True):
+        assert f"{bad_rows_csv} row {row}: " in message and name in message and reason in message
+    assert "header promises 16000 samples (1.00 s), the file holds 1000" in warnings[2]
+
+
+def test_data_report_lists_every_bad_row(bad_rows_csv: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report_main(["corpus=manifest", f"corpus.path={bad_rows_csv}", "labels=iemocap4"]) == 0
+    out = capsys.readouterr().out
+    assert "corpus=manifest labels=iemocap4: 2 utterances, 2 speakers" in out
+    lines = out.splitlines()
+    for row, (name, reason) in BAD_ROWS.items():
+        at = lines.index(f"       1  {reason}")
+        assert lines[at + 1] == f"          row {row}: {bad_rows_csv.parent / 'audio' / name}"
+
+
+def test_manifest_on_error_raise_stops_at_the_first_bad_row(bad_rows_csv: Path) -> None:
+    with pytest.raises(ValueError, match=r"corpus.csv row 3: audio file .*gone.wav does not exist; "
+                                         r"fix the row, or set corpus.on_error=skip to skip such rows") as err:  # fmt: skip
+        manifest.read(bad_rows_csv, on_error="raise")
+    assert "\n" not in str(err.value)
+    lines = bad_rows_csv.read_text().splitlines()
+    bad_rows_csv.write_text("\n".join([lines[0], lines[1], lines[4]]) + "\n")  # the good row, the truncated one
+    with pytest.raises(ValueError, match=r"row 3: audio .*cut.wav is truncated: its header promises 16000 samples"):
+        manifest.read(bad_rows_csv, on_error="raise")
+    with pytest.raises(ValueError, match=r"corpus.on_error='maybe' is not a choice: use corpus.on_error=skip or"):
+        manifest.read(bad_rows_csv, on_error="maybe")
+
+
+def test_manifest_structural_problems_stay_errors_when_skipping(bad_rows_csv: Path) -> None:
+    """Skipping is for rows whose audio is bad; a mistake in the CSV itself still stops the reading,
+    even on a row whose audio is missing too."""
+    text = bad_rows_csv.read_text()
+    bad_rows_csv.write_text(text.replace("audio/gone.wav,sad,s1", "audio/gone.wav,sad,"))
+    with pytest.raises(ValueError, match=r"row 3: empty speaker"):
+        manifest.read(bad_rows_csv)
+
+
+def run_module(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_data_report_command_keeps_going_and_stops_in_one_line(bad_rows_csv: Path) -> None:
+    proc = run_module(["-m", "ser.corpora", "corpus=manifest", f"corpus.path={bad_rows_csv}", "labels=all"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "2 utterances" in proc.stdout and f"row 5: {bad_rows_csv.parent / 'audio' / 'cut.wav'}" in proc.stdout
+    assert sum("skipped (" in line for line in proc.stderr.splitlines()) == len(BAD_ROWS)
+    proc = run_module(["-m", "ser.corpora", "corpus=manifest", f"corpus.path={bad_rows_csv}", "corpus.on_error=raise"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]]
+    assert proc.stderr.startswith(f"error: manifest {bad_rows_csv} row 3: audio file ") and "corpus.on_error=skip" in proc.stderr
+
+
+def test_train_py_on_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
+    proc = run_module(["train.py", "corpus=manifest", f"corpus.path={tmp_path / 'MISSING.csv'}",
+                       f"hydra.run.dir={tmp_path / 'run'}"])  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]  # after Lightning's "Seed set"
+    assert errors == [proc.stderr.strip().splitlines()[-1]] == [
+        f"error: manifest {tmp_path / 'MISSING.csv'} does not exist: set corpus.path to a CSV with columns path,label,speaker"
+    ]
 
 
 def test_iemocap4_merges_excited_and_seed_set_drops_it() -> None:

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from ser.audio import AudioError, audio_duration, load_audio
+from ser.audio import AudioError, TruncatedAudioError, audio_duration, load_audio
 from ser.features import FeatureSet, cache_key, compute_view, extract_view, feature_names, make_config
 from ser.features.descriptors import _mean_of_extremes
 from ser.features.functionals import functionals, grouped_functionals
@@ -74,7 +74,7 @@ def test_load_audio_error_names_the_file(tmp_path: Path) -> None:
 
 def test_pcm_wav_fast_path_agrees_with_soundfile(tmp_path: Path) -> None:
     """The direct 16-bit PCM reader gives soundfile's samples and durations; other encodings and
-    truncated files still read correctly (soundfile, or capped at what the file holds)."""
+    files that cannot be read name the file."""
     rng = np.random.default_rng(3)
     stereo = rng.uniform(-0.5, 0.5, (22050, 2)).astype(np.float32)
     pcm = tmp_path / "pcm.wav"
@@ -87,13 +87,37 @@ def test_pcm_wav_fast_path_agrees_with_soundfile(tmp_path: Path) -> None:
     sf.write(float_wav, stereo, 22050, subtype="FLOAT")
     np.testing.assert_allclose(load_audio(float_wav, sample_rate=22050), stereo.mean(axis=1), atol=1e-7)
     assert audio_duration(float_wav) == 1.0
-    truncated = tmp_path / "truncated.wav"  # the header promises 22050 frames, half are there
-    raw = pcm.read_bytes()
-    truncated.write_bytes(raw[: 44 + 22050 * 2])
-    assert audio_duration(truncated) == pytest.approx(0.5, abs=1e-3)
-    np.testing.assert_array_equal(load_audio(truncated, sample_rate=22050), ref[: 22050 // 2].mean(axis=1))
     with pytest.raises(AudioError, match="nowhere.wav"):
         audio_duration(tmp_path / "nowhere.wav")
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT", "PCM_24"])
+def test_truncated_wav_is_an_error_not_a_shorter_clip(subtype: str, tmp_path: Path) -> None:
+    """A WAV cut short (its header promises 22050 frames, half are there) would read as a 0.5 s clip:
+    the fast path (16-bit PCM) and soundfile's (other encodings) both refuse it, naming the file."""
+    wav = tmp_path / f"{subtype}.wav"
+    sf.write(wav, np.zeros((22050, 2), np.float32), 22050, subtype=subtype)
+    whole = wav.stat().st_size
+    frame = 2 * {"PCM_16": 2, "FLOAT": 4, "PCM_24": 3}[subtype]
+    wav.write_bytes(wav.read_bytes()[: whole - 11025 * frame])
+    for read in (audio_duration, load_audio):
+        with pytest.raises(TruncatedAudioError, match=r"header promises 22050 samples \(1.00 s\), the file holds 11025") as err:
+            read(wav)
+        assert str(wav) in str(err.value) and "\n" not in str(err.value)
+    wav.write_bytes(wav.read_bytes() + bytes(11025 * frame))  # made whole again: reads as before
+    assert audio_duration(wav) == 1.0 and len(load_audio(wav, sample_rate=22050)) == 22050
+
+
+def test_wav_with_unknown_data_size_reads_what_it_holds(tmp_path: Path) -> None:
+    """Streaming writers leave the data size at 0xFFFFFFFF (unknown): that is no truncation."""
+    wav = tmp_path / "stream.wav"
+    sf.write(wav, np.full(16000, 0.25, np.float32), 16000, subtype="PCM_16")
+    raw = bytearray(wav.read_bytes())
+    data = raw.index(b"data")
+    raw[data + 4 : data + 8] = b"\xff\xff\xff\xff"
+    wav.write_bytes(bytes(raw))
+    assert audio_duration(wav) == 1.0
+    np.testing.assert_allclose(load_audio(wav), 0.25, atol=1e-4)
 
 
 # ---------------------------------------------------------------- views
@@ -280,18 +304,22 @@ def test_views_through_extract_view(corpus: pd.DataFrame, tmp_path: Path) -> Non
 def test_damaged_and_missing_files_are_skipped_and_reported(corpus: pd.DataFrame, tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.wav"
     bad.write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    cut = tmp_path / "cut.wav"  # a whole clip of the corpus, cut short after 0.1 s
+    cut.write_bytes(Path(corpus.loc[0, "path"]).read_bytes()[: 44 + int(0.1 * SR) * 2])
     extra = pd.DataFrame(
         [
             {"utterance_id": "broken", "path": str(bad), "offset": 0.0, "duration": 1.0},
             {"utterance_id": "gone", "path": str(tmp_path / "missing.wav"), "offset": 0.0, "duration": 1.0},
+            {"utterance_id": "cut", "path": str(cut), "offset": 0.0, "duration": 1.0},
         ]
     )
     manifest = pd.concat([corpus.iloc[:2], extra, corpus.iloc[2:]], ignore_index=True)
     fs = extract_view(manifest, {"view": "acoustic"}, cache_dir=tmp_path / "c", jobs=1, progress=False)
     assert fs.ids == ["u0", "u1", "u2", "u3"]
     reasons = dict(fs.skipped)
-    assert set(reasons) == {"broken", "gone"}
+    assert set(reasons) == {"broken", "gone", "cut"}
     assert str(bad) in reasons["broken"] and "missing.wav" in reasons["gone"]
+    assert str(cut) in reasons["cut"] and "truncated" in reasons["cut"]
     assert np.isfinite(fs.matrix()).all()
 
 

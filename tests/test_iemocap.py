@@ -112,6 +112,16 @@ def test_missing_wav_is_skipped_and_reported(release: Path, caplog: pytest.LogCa
     assert str(wav) in caplog.text
 
 
+def test_unreadable_and_truncated_wavs_are_skipped_with_their_reasons(release: Path) -> None:
+    wavs = release / "Session1/sentences/wav/Ses01F_impro01"
+    garbage, cut = wavs / "Ses01F_impro01_F000.wav", wavs / "Ses01F_impro01_M000.wav"
+    garbage.write_bytes(b"not audio at all" * 50)
+    cut.write_bytes(cut.read_bytes()[:200])  # the header still promises the whole clip
+    df = iemocap.read(release, sessions=[1, 2])
+    assert len(df) == 12
+    assert df.attrs["skipped"] == [(str(garbage), "unreadable_wav"), (str(cut), "truncated_wav")]
+
+
 def test_unreadable_label_file_is_skipped_and_reported(release: Path, caplog: pytest.LogCaptureFixture) -> None:
     bad = release / "Session2/dialog/EmoEvaluation/Ses02M_impro05a.txt"
     bad.write_bytes(b"\xff\xfe\x00garbage\x80\x81")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.audio import AudioError, audio_duration
+from ser.audio import AudioError, TruncatedAudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def read(root: str | Path) -> pd.DataFrame:
             duration = audio_duration(path)
         except AudioError as err:
             log.warning("EmoDB: %s: skipped", err)
-            skipped.append((str(path), "unreadable_wav"))
+            skipped.append((str(path), "truncated_wav" if isinstance(err, TruncatedAudioError) else "unreadable_wav"))
             continue
         spk = m["spk"]
         rows.append(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.audio import AudioError, audio_duration
+from ser.audio import AudioError, TruncatedAudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,10 @@ def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS) -> 
                 try:
                     duration = audio_duration(wav)
                 except AudioError as err:
-                    reason = "missing_wav" if not wav.exists() else "unreadable_wav"
+                    if not wav.exists():
+                        reason = "missing_wav"
+                    else:
+                        reason = "truncated_wav" if isinstance(err, TruncatedAudioError) else "unreadable_wav"
                     log.warning("%s %s (%s): skipped", reason.replace("_", " "), wav, err)
                     skipped.append((str(wav), reason))
                     continue

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from ser.corpora.manifest_schema import skipped_counts
+from ser.labels import LABEL_DROP_PREFIX
 
 
 def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, label_set: str) -> str:
-    """Render counts per class x group, total duration and skipped rows by reason as plain text."""
+    """Render counts per class x group, total duration and skipped rows by reason as plain text;
+    each skipped file or row is listed under its reason, except rows the label set leaves out."""
     table = pd.crosstab(labelled["class_name"], labelled["group"], margins=True, margins_name="total")
     table = table.reindex([*classes, "total"]).fillna(0).astype(int)
     hours = labelled["duration"].sum() / 3600
@@ -19,10 +21,18 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
         table.to_string(),
         "",
     ]
-    skipped = skipped_counts(labelled)
-    if skipped:
+    counts = skipped_counts(labelled)
+    items: dict[str, list[str]] = {}
+    for item, reason in labelled.attrs.get("skipped", []):
+        items.setdefault(reason, []).append(item)
+    if counts:
         lines.append("skipped:")
-        lines += [f"  {count:6d}  {reason}" for reason, count in sorted(skipped.items(), key=lambda kv: -kv[1])]
+        for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {count:6d}  {reason}")
+            # Every bad file or row is listed, so that it can be fixed; rows a label set leaves out
+            # are its choice, not bad input, and only counted (thousands of them on IEMOCAP).
+            if not reason.startswith(LABEL_DROP_PREFIX):
+                lines += [f"          {item}" for item in items[reason]]
     else:
         lines.append("skipped: none")
     return "\n".join(lines)
