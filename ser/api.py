@@ -91,8 +91,9 @@ class TrainedModel:
         hop_s: float = 2.0,
         min_speaker_seconds: float = 30.0,
     ) -> pd.DataFrame:
-        """One row per input (a folder stands for the audio files under it): `input`, `speaker`,
-        `windows`, `prob_<class>`..., `pred`, and `error` (why an input was skipped, else empty)."""
+        """One row per input (a folder stands for the audio files under it): `input`, `speaker` (empty
+        with `speakers="none"`), `windows`, `prob_<class>`..., `pred`, and `error` (why an input was
+        skipped, else empty)."""
         items = self._read(inputs, sample_rate)
         speaker_of = self._speakers(items, speakers)
         sr = self.feature_config.sample_rate
@@ -108,10 +109,12 @@ class TrainedModel:
                 owner.append(k)
                 window_speakers.append(speaker_of[k])
         probs = self._probabilities(ids, waves, window_speakers, items, speaker_of, min_speaker_seconds, owner)
+        # with speakers="none" every input stands alone: its internal group id means nothing to a user
+        alone = speakers is None or (isinstance(speakers, str) and speakers == "none")
         rows = []
         for k, item in enumerate(items):
             mine = [i for i, o in enumerate(owner) if o == k and i in probs]
-            row: dict[str, Any] = {"input": item.name, "speaker": speaker_of[k], "windows": len(mine)}
+            row: dict[str, Any] = {"input": item.name, "speaker": "" if alone else speaker_of[k], "windows": len(mine)}
             error = item.error or ("" if mine else "no features could be computed")
             mean = np.mean([probs[i] for i in mine], axis=0) if mine else np.full(len(self.classes), np.nan)
             row.update({f"prob_{c}": float(p) for c, p in zip(self.classes, mean, strict=True)})

@@ -114,7 +114,9 @@ def test_ddp_two_cpu_processes(cache_dir: Path, tmp_path: Path) -> None:
         {}, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Rank 1 is connected" in proc.stdout + proc.stderr
+    # Lightning's own log line (Python): Gloo's "Rank 1 is connected" comes from C++ stdout, whose
+    # buffer a piped child process does not always flush
+    assert "All distributed processes registered. Starting with 2 processes" in proc.stdout + proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test/ua"] <= 1.0 and metrics["epochs"] == 2
 
