@@ -94,11 +94,23 @@ class SequenceSettings(DataSettings):
     time_width: int = 0
 
 
+@dataclass
+class TokenSettings(DataSettings):
+    """Word-id sequences of the cleaned transcripts for text_cnn / text_lstm (`ser.data.TokenDataModule`)."""
+
+    normalize: str = "none"  # word ids are not standardised
+    min_count: int = 1  # training occurrences a word needs for its own id (else it is the unknown word)
+    max_vocab: int = 20000  # ids at most, padding and unknown word included
+    max_words: int = 100  # words kept per transcript (0: all)
+    word_dropout: float = 0.1  # share of training words replaced by the unknown word (augmentation)
+
+
 # conf/data/<option>.yaml -> (settings, data module that takes them)
 DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
     "spectrogram": (SpectrogramSettings, "ser.data.SpectrogramDataModule"),
     "vector": (VectorSettings, "ser.data.VectorDataModule"),
     "sequence": (SequenceSettings, "ser.data.SequenceDataModule"),
+    "tokens": (TokenSettings, "ser.data.TokenDataModule"),
 }
 
 

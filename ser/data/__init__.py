@@ -2,7 +2,8 @@
 
 - `SpectrogramDataModule` (logmel): random crops in training, averaged sliding windows at evaluation;
 - `VectorDataModule` (acoustic): one standardised vector per utterance;
-- `SequenceDataModule` (sequence): padded frame sequences with lengths.
+- `SequenceDataModule` (sequence): padded frame sequences with lengths;
+- `TokenDataModule` (text): padded word-id sequences with lengths, vocabulary from training rows.
 
 Batches are dicts: `x`, `y`, and where needed `lengths` (sequences) or `owner` (evaluation windows).
 """
@@ -10,6 +11,7 @@ Batches are dicts: `x`, `y`, and where needed `lengths` (sequences) or `owner` (
 from ser.data.base import FoldDataModule
 from ser.data.sequence import SequenceDataModule
 from ser.data.spectrogram import SpectrogramDataModule
+from ser.data.tokens import TokenDataModule
 from ser.data.vector import VectorDataModule
 
-__all__ = ["FoldDataModule", "SequenceDataModule", "SpectrogramDataModule", "VectorDataModule"]
+__all__ = ["FoldDataModule", "SequenceDataModule", "SpectrogramDataModule", "TokenDataModule", "VectorDataModule"]
