@@ -489,14 +489,23 @@ def corpus_dir(
 
 
 def read(
-    cache_dir: str | Path | None = None, seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPEAKER
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPEAKER,
+    subset: str = "all",
 ) -> pd.DataFrame:
     """Return the demo corpus's manifest, generating it into the cache on first use.
 
     Generation is atomic (temporary folder, then rename), so an interrupted run never leaves a
-    corpus that looks complete; later calls with the same parameters reuse it.
+    corpus that looks complete; later calls with the same parameters reuse it. `subset`
+    (`improvised`, `scripted`, `all`) is the IEMOCAP reader's: at the default size half of each
+    session's dialogs are improvised and half scripted; up to 24 utterances per speaker a session
+    has two dialogs, both improvised, so `scripted` keeps nothing there. The subset only filters
+    what is read: every subset shares one generated corpus.
     """
     from ser.corpora import iemocap  # here, not at the top: iemocap's reader is the only user
+
+    iemocap.check_subset(subset)  # before generating anything
 
     root = corpus_dir(cache_dir, seed, utterances_per_speaker)
     if root.is_dir():
@@ -507,4 +516,4 @@ def read(
             counts = generate(tmp, seed=seed, utterances_per_speaker=utterances_per_speaker)
         log.info("demo corpus: generated %d utterances in %.1f s into %s",
                  sum(counts.values()), time.perf_counter() - started, root)
-    return iemocap.read(root)
+    return iemocap.read(root, subset=subset)
