@@ -191,18 +191,23 @@ def test_subset_without_its_dialogs_names_the_setting(tmp_path: Path) -> None:
         iemocap.read(root, sessions=[1], subset="scripted")
 
 
-def test_data_report_counts_the_subset(release: Path, capsys: pytest.CaptureFixture) -> None:
+def test_data_report_counts_the_subset_and_the_missing_transcripts(release: Path, capsys: pytest.CaptureFixture) -> None:
     from ser.corpora.__main__ import main as report_main
 
+    text_file = release / "Session1/dialog/transcriptions/Ses01F_impro01.txt"
+    lines = text_file.read_text().splitlines()
+    text_file.write_text("\n".join(line for line in lines if not line.startswith("Ses01F_impro01_M000 ")) + "\n")
     args = ["corpus=iemocap", f"corpus.root={release}", "corpus.sessions=[1,2]", "labels=all"]
     assert report_main([*args, "corpus.subset=improvised"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("corpus=iemocap subset=improvised labels=all: 10 utterances, 4 speakers, 2 groups")
+    assert out[1] == "without transcript: 1 of 10 utterances"
     assert "       4  not in subset improvised" in out
     assert not any("script01" in line for line in out)  # a choice is counted, not listed utterance by utterance
 
     assert report_main([*args, "corpus.subset=scripted"]) == 0
     out = capsys.readouterr().out.splitlines()
+    assert out[1] == "without transcript: 0 of 4 utterances"
     assert "      10  not in subset scripted" in out
 
 

@@ -14,15 +14,16 @@ CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX)
 
 
 def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, label_set: str) -> str:
-    """Render counts per class x group, total duration and skipped rows by reason as plain text;
-    each skipped file or row is listed under its reason, except rows that the label set or the
-    corpus subset leaves out."""
+    """Render counts per class x group, total duration, utterances without a transcript and skipped
+    rows by reason as plain text; each skipped file or row is listed under its reason, except rows
+    that the label set or the corpus subset leaves out."""
     table = pd.crosstab(labelled["class_name"], labelled["group"], margins=True, margins_name="total")
     table = table.reindex([*classes, "total"]).fillna(0).astype(int)
     hours = labelled["duration"].sum() / 3600
     lines = [
         f"corpus={corpus_name} labels={label_set}: {len(labelled)} utterances, "
         f"{labelled['speaker'].nunique()} speakers, {labelled['group'].nunique()} groups, {hours:.2f} h ({hours * 60:.1f} min)",
+        f"without transcript: {count_without_transcript(labelled)} of {len(labelled)} utterances",
         "",
         table.to_string(),
         "",
@@ -42,3 +43,7 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
         lines.append("skipped: none")
     return "\n".join(lines)
 
+
+def count_without_transcript(manifest: pd.DataFrame) -> int:
+    """Utterances whose `transcript` is empty (or only blanks): text models have nothing to read there."""
+    return int((manifest["transcript"].str.strip() == "").sum())
