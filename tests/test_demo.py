@@ -1,4 +1,5 @@
-"""The synthetic demo corpus: determinism, IEMOCAP layout, counts, sizes and cache reuse."""
+"""The synthetic demo corpus: determinism, IEMOCAP layout, counts, sizes, cache reuse and the emotion
+its transcripts carry."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from ser.corpora import demo, iemocap
+from ser.metrics import classification_metrics
 
 SMALL = 8  # utterances per speaker: every raw label appears at least once from 7 on
 KEPT = {"neu", "hap", "exc", "sad", "ang"}
@@ -159,6 +164,30 @@ def test_bad_subset_stops_before_generating(tmp_path):
     with pytest.raises(ValueError, match="corpus.subset='some' is not a choice"):
         demo.read(tmp_path / "cache", subset="some")
     assert not (tmp_path / "cache").exists()
+
+
+def test_transcripts_carry_emotion_well_above_chance_but_not_perfectly():
+    """TF-IDF + logistic regression on the default plan's transcripts, leave one session out."""
+    classes = {"neu": 0, "hap": 1, "exc": 1, "sad": 2, "ang": 3}  # iemocap4
+    kept = [u for u in demo.plan(seed=0) if u.label in classes]
+    uas = []
+    for session in demo.SESSIONS:
+        train = [u for u in kept if u.speaker.session != session]
+        test = [u for u in kept if u.speaker.session == session]
+        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(class_weight="balanced", max_iter=2000))
+        model.fit([u.transcript for u in train], [classes[u.label] for u in train])
+        target = np.array([classes[u.label] for u in test])
+        uas.append(classification_metrics(target, model.predict([u.transcript for u in test]), list("nhsa"))["test/ua"])
+    assert 0.45 < min(uas) and max(uas) < 0.85, uas  # chance is 0.25
+    assert 0.55 < np.mean(uas) < 0.75, uas
+
+
+def test_audio_plan_is_the_one_of_version_1():
+    """Version 2 changed the transcripts only: ids, labels, durations, times, ratings, speakers and
+    audio seeds are still version 1's, so the audio and the audio models' figures in README hold."""
+    fields = [(u.utterance_id, u.label, u.n_samples, u.start, u.ratings, u.categories, u.seed.spawn_key, u.speaker)
+              for u in demo.plan(seed=0)]  # fmt: skip
+    assert hashlib.sha256(repr(fields).encode()).hexdigest()[:16] == "00f12443c716b66d"
 
 
 def test_rejects_an_empty_corpus(tmp_path):
