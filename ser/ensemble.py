@@ -54,7 +54,7 @@ class Member:
     classes: list[str]
     test: Predictions
     val: Predictions
-    protocol: tuple[str, str, str]  # (corpus, labels, split method) from metrics.json
+    protocol: tuple[str, str, str, str]  # (corpus, labels, split method, subset or "") from metrics.json
 
 
 def load_member(run_dir: Path) -> Member:
@@ -72,18 +72,22 @@ def load_member(run_dir: Path) -> Member:
     else:
         val = Predictions([], np.zeros(0, int), np.zeros((0, len(classes))))
     meta = read_metrics(run_dir)
-    protocol = (str(meta.get("corpus", "")), str(meta.get("labels", "")), str(meta.get("split", "")))
+    # "" = the whole corpus: runs from before `corpus_subset` existed pool with `subset=all` runs
+    subset = str(meta.get("corpus_subset", ""))
+    subset = "" if subset == "all" else subset
+    protocol = (str(meta.get("corpus", "")), str(meta.get("labels", "")), str(meta.get("split", "")), subset)
     return Member(run_dir, int(folds[0]), classes, frame_to_predictions(test_frame, classes), val, protocol)
 
 
 def group_by_fold(members: list[Member]) -> dict[int, list[Member]]:
     """Group members by fold; refuse (naming the runs and folds) when they cannot be pooled."""
-    protocols: dict[tuple[str, str, str], list[Member]] = defaultdict(list)
+    protocols: dict[tuple[str, str, str, str], list[Member]] = defaultdict(list)
     for m in members:
         protocols[m.protocol].append(m)
     if len(protocols) > 1:
         described = "; ".join(
-            f"corpus={c} labels={lab} split={s}: {_names(ms)}" for (c, lab, s), ms in sorted(protocols.items())
+            f"corpus={c}{f' subset={sub}' if sub else ''} labels={lab} split={s}: {_names(ms)}"
+            for (c, lab, s, sub), ms in sorted(protocols.items())
         )
         raise ValueError(f"runs come from different protocols, which cannot be pooled: {described}")
     by_fold: dict[int, list[Member]] = defaultdict(list)
@@ -197,12 +201,14 @@ def run_ensemble(cfg: DictConfig) -> dict:
     members = [load_member(r) for r in find_runs(runs)]
     by_fold = group_by_fold(members)
     out = output_dir(cfg)
-    corpus, labels, split = members[0].protocol
+    corpus, labels, split, subset = members[0].protocol
     fold_dirs = []
     for fold, fold_members in by_fold.items():
         result, info = pool_fold(fold_members, cfg.method, int(cfg.seed))
         fold_dir = out if len(by_fold) == 1 else out / f"fold{fold}"
         info.update({"model": f"ensemble-{cfg.method}", "corpus": corpus, "labels": labels, "split": split, "method": cfg.method})
+        if subset:
+            info["corpus_subset"] = subset
         metrics = write_run(fold_dir, result, fold_members[0].classes, fold, info)
         log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
         fold_dirs.append(fold_dir)

@@ -53,6 +53,8 @@ def train(cfg: DictConfig) -> dict:
         "n_train": len(data.split.train),
         "n_val": len(data.split.val),
     }
+    if "subset" in cfg.corpus:  # IEMOCAP-layout corpora: which dialogs the run saw
+        info["corpus_subset"] = str(cfg.corpus.subset)
     metrics = write_run(out, result, data.classes, data.split.fold, info)
     numeric = {k: v for k, v in metrics.items() if k.startswith(("test/", "val/")) and isinstance(v, (int, float))}
     for lg in loggers:

@@ -18,6 +18,7 @@ from ser.corpora import emodb, load_corpus, manifest
 from ser.corpora.__main__ import CONF_DIR
 from ser.corpora.__main__ import main as report_main
 from ser.corpora.manifest_schema import MANIFEST_COLUMNS
+from ser.corpora.report import count_without_transcript
 from ser.labels import LabelSet, apply_labels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +151,14 @@ def test_data_report_lists_every_bad_row(bad_rows_csv: Path, capsys: pytest.Capt
         assert lines[at + 1] == f"          row {row}: {bad_rows_csv.parent / 'audio' / name}"
 
 
+def test_transcripts_of_blanks_count_as_missing(tmp_path: Path) -> None:
+    for name in "abc":
+        write_tone(tmp_path / "audio" / f"{name}.wav")
+    csv = tmp_path / "corpus.csv"
+    csv.write_text('path,label,speaker,transcript\naudio/a.wav,ang,s1,Get out!\naudio/b.wav,sad,s2,"  "\naudio/c.wav,neu,s1,\n')
+    assert count_without_transcript(manifest.read(csv)) == 2
+
+
 def test_manifest_on_error_raise_stops_at_the_first_bad_row(bad_rows_csv: Path) -> None:
     with pytest.raises(ValueError, match=r"corpus.csv row 3: audio file .*gone.wav does not exist; "
                                          r"fix the row, or set corpus.on_error=skip to skip such rows") as err:  # fmt: skip
@@ -242,6 +251,7 @@ def test_data_report_from_a_csv_corpus(csv_corpus: Path, capsys: pytest.CaptureF
     assert report_main(["corpus=manifest", f"corpus.path={csv_corpus}", "labels=iemocap4"]) == 0
     out = capsys.readouterr().out
     assert "corpus=manifest labels=iemocap4: 3 utterances, 2 speakers, 2 groups" in out
+    assert "without transcript: 3 of 3 utterances" in out  # the CSV has no transcript column
     assert "skipped: none" in out
     # the fixture has no happy utterance: a zero row and a line saying what training would do
     assert [line.split() for line in out.splitlines() if line.startswith("hap")] == [["hap", "0", "0", "0"]]

@@ -1,4 +1,5 @@
-"""The synthetic demo corpus: determinism, IEMOCAP layout, counts, sizes and cache reuse."""
+"""The synthetic demo corpus: determinism, IEMOCAP layout, counts, sizes, cache reuse and the emotion
+its transcripts carry."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from ser.corpora import demo, iemocap
+from ser.metrics import classification_metrics
 
 SMALL = 8  # utterances per speaker: every raw label appears at least once from 7 on
 KEPT = {"neu", "hap", "exc", "sad", "ang"}
@@ -140,6 +146,50 @@ def test_default_size_keeps_at_least_400_utterances():
     assert any("_script" in d for d in dialogs) and any("_impro" in d for d in dialogs)
 
 
+def test_default_size_has_improvised_and_scripted_dialogs_for_every_speaker():
+    planned = demo.plan(seed=0)
+    kinds = {(f"Ses0{u.speaker.session}_{u.speaker.gender}", iemocap.dialog_kind(u.dialog)) for u in planned}
+    assert kinds == {(f"Ses0{n}_{g}", k) for n in range(1, 6) for g in "FM" for k in ("improvised", "scripted")}
+
+
+def test_read_passes_the_subset_to_the_iemocap_reader(tmp_path):
+    """Small demo corpora have two dialogs a session, both improvised."""
+    df = demo.read(tmp_path, seed=3, utterances_per_speaker=2, subset="improvised")
+    assert len(df) == 20 and df.attrs["skipped"] == []
+    with pytest.raises(ValueError, match="corpus.subset=scripted keeps no utterance"):
+        demo.read(tmp_path, seed=3, utterances_per_speaker=2, subset="scripted")
+
+
+def test_bad_subset_stops_before_generating(tmp_path):
+    with pytest.raises(ValueError, match="corpus.subset='some' is not a choice"):
+        demo.read(tmp_path / "cache", subset="some")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_transcripts_carry_emotion_well_above_chance_but_not_perfectly():
+    """TF-IDF + logistic regression on the default plan's transcripts, leave one session out."""
+    classes = {"neu": 0, "hap": 1, "exc": 1, "sad": 2, "ang": 3}  # iemocap4
+    kept = [u for u in demo.plan(seed=0) if u.label in classes]
+    uas = []
+    for session in demo.SESSIONS:
+        train = [u for u in kept if u.speaker.session != session]
+        test = [u for u in kept if u.speaker.session == session]
+        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(class_weight="balanced", max_iter=2000))
+        model.fit([u.transcript for u in train], [classes[u.label] for u in train])
+        target = np.array([classes[u.label] for u in test])
+        uas.append(classification_metrics(target, model.predict([u.transcript for u in test]), list("nhsa"))["test/ua"])
+    assert 0.45 < min(uas) and max(uas) < 0.85, uas  # chance is 0.25
+    assert 0.55 < np.mean(uas) < 0.75, uas
+
+
+def test_audio_plan_is_the_one_of_version_1():
+    """Version 2 changed the transcripts only: ids, labels, durations, times, ratings, speakers and
+    audio seeds are still version 1's, so the audio and the audio models' figures in README hold."""
+    fields = [(u.utterance_id, u.label, u.n_samples, u.start, u.ratings, u.categories, u.seed.spawn_key, u.speaker)
+              for u in demo.plan(seed=0)]  # fmt: skip
+    assert hashlib.sha256(repr(fields).encode()).hexdigest()[:16] == "00f12443c716b66d"
+
+
 def test_rejects_an_empty_corpus(tmp_path):
     with pytest.raises(ValueError, match="utterances_per_speaker"):
         demo.generate(tmp_path, utterances_per_speaker=0)
@@ -172,3 +222,20 @@ def test_default_corpus_end_to_end(tmp_path):
     assert df["label"].isin(KEPT).sum() >= 400
     assert df["speaker"].nunique() == 10
     assert df["duration"].between(1.0, 4.0).all()
+
+
+def test_a_run_on_a_subset_tests_only_its_dialogs_and_records_it(compose_config, tmp_path):
+    """25 utterances per speaker: three dialogs a session, two improvised and one scripted."""
+    from ser.train import train
+
+    common = ["model=logreg", "corpus.utterances_per_speaker=25", f"paths.cache_dir={tmp_path / 'cache'}", "jobs=1"]
+    metrics = train(compose_config([*common, "corpus.subset=scripted"], out_dir=tmp_path / "scripted"))
+    saved = json.loads((tmp_path / "scripted" / "metrics.json").read_text())
+    assert saved["corpus_subset"] == metrics["corpus_subset"] == "scripted"
+    tested = pd.read_csv(tmp_path / "scripted" / "predictions.csv")["utterance_id"]
+    assert tested.str.contains("_script").all() and len(tested) > 0
+    kept = iemocap.read(demo.corpus_dir(tmp_path / "cache", 0, 25), subset="scripted")
+    assert saved["n_train"] + saved["n_val"] + len(tested) == kept["label"].isin(KEPT).sum()
+
+    train(compose_config(common, out_dir=tmp_path / "whole"))
+    assert json.loads((tmp_path / "whole" / "metrics.json").read_text())["corpus_subset"] == "all"

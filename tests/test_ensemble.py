@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ser.cv import cv_summary
-from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold
+from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold, run_ensemble
 from ser.runs import FitResult, Predictions, find_runs, read_predictions, write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +97,34 @@ def test_different_protocols_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="different protocols") as err:
         group_by_fold([load_member(a), load_member(b)])
     assert f"split=random: {b}" in str(err.value) and f"split=loso: {a}" in str(err.value)
+
+
+def test_runs_on_different_corpus_subsets_are_refused(tmp_path: Path) -> None:
+    def with_subset(run: Path, subset: str) -> Path:
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "corpus_subset": subset}))
+        return run
+
+    whole = with_subset(fake_run(tmp_path / "whole", 0), "all")
+    improvised = with_subset(fake_run(tmp_path / "improvised", 1), "improvised")
+    older = fake_run(tmp_path / "older", 2)  # written before metrics.json recorded the subset
+    with pytest.raises(ValueError, match="different protocols") as err:
+        group_by_fold([load_member(whole), load_member(improvised)])
+    assert f"corpus=demo subset=improvised labels=iemocap4 split=loso: {improvised}" in str(err.value)
+    assert f"corpus=demo labels=iemocap4 split=loso: {whole}" in str(err.value)
+    assert len(group_by_fold([load_member(whole), load_member(older)])[1]) == 2  # both the whole corpus
+
+
+def test_ensemble_records_the_subset_of_its_members(tmp_path: Path, compose_config) -> None:
+    runs = []
+    for seed, name in enumerate("ab"):
+        run = fake_run(tmp_path / name, seed)
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "corpus_subset": "improvised"}))
+        runs.append(run)
+    cfg = compose_config([f"runs=[{runs[0]},{runs[1]}]"], config_name="ensemble", out_dir=tmp_path / "out")
+    run_ensemble(cfg)
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["corpus_subset"] == "improvised"
 
 
 def test_missing_run_dir_is_one_line_error(tmp_path: Path) -> None:

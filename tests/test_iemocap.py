@@ -134,3 +134,86 @@ def test_unreadable_label_file_is_skipped_and_reported(release: Path, caplog: py
 def test_speaker_of_uses_the_letter_before_the_number() -> None:
     assert iemocap.speaker_of("Ses03M_impro05a_F012") == ("Ses03_F", "Ses03", "F")
     assert iemocap.speaker_of("Ses05F_script01_1b_M003") == ("Ses05_M", "Ses05", "M")
+
+
+IMPROVISED = {f"Ses0{n}{d}" for n in (1, 2) for d in ("F_impro01_F000", "F_impro01_M000", "F_impro01_F001",
+                                                       "M_impro05a_M000", "M_impro05a_F000")}  # fmt: skip
+SCRIPTED = {f"Ses0{n}M_script01_1b_{s}" for n in (1, 2) for s in ("F000", "M001")}
+
+
+def test_dialog_kind_reads_the_dialog_name() -> None:
+    assert iemocap.dialog_kind("Ses01F_impro01") == "improvised"
+    assert iemocap.dialog_kind("Ses03M_impro05a") == "improvised"
+    assert iemocap.dialog_kind("Ses01F_script01_1") == "scripted"
+    assert iemocap.dialog_kind("Ses05M_script01_1b") == "scripted"
+    assert iemocap.dialog_kind("Ses05M_other") == ""
+
+
+def test_subset_improvised_keeps_only_improvised_dialogs_and_counts_the_rest(release: Path) -> None:
+    df = iemocap.read(release, sessions=[1, 2], subset="improvised")
+    assert set(df["utterance_id"]) == IMPROVISED
+    assert sorted(df.attrs["skipped"]) == sorted((utt, "not in subset improvised") for utt in SCRIPTED)
+
+
+def test_subset_scripted_keeps_only_scripted_dialogs_and_counts_the_rest(release: Path) -> None:
+    df = iemocap.read(release, sessions=[1, 2], subset="scripted")
+    assert set(df["utterance_id"]) == SCRIPTED
+    assert sorted(df.attrs["skipped"]) == sorted((utt, "not in subset scripted") for utt in IMPROVISED)
+    assert (df["transcript"] == df["utterance_id"].map(lambda u: f"words of {u}.")).all()
+
+
+def test_subset_all_is_the_default_and_skips_nothing(release: Path) -> None:
+    df = iemocap.read(release, sessions=[1, 2], subset="all")
+    assert set(df["utterance_id"]) == IMPROVISED | SCRIPTED
+    assert df.attrs["skipped"] == []
+    assert df.equals(iemocap.read(release, sessions=[1, 2]))
+
+
+def test_utterances_outside_the_subset_are_not_opened(release: Path) -> None:
+    """A broken wav of a scripted dialog does not matter to an improvised-only reading."""
+    wav = release / "Session1/sentences/wav/Ses01M_script01_1b/Ses01M_script01_1b_F000.wav"
+    wav.unlink()
+    df = iemocap.read(release, sessions=[1, 2], subset="improvised")
+    assert ("Ses01M_script01_1b_F000", "not in subset improvised") in df.attrs["skipped"]
+    assert not any(reason == "missing_wav" for _, reason in df.attrs["skipped"])
+
+
+def test_bad_subset_is_a_one_line_error(release: Path) -> None:
+    with pytest.raises(ValueError, match=r"^corpus.subset='impro' is not a choice: use corpus.subset=improvised, "
+                                         r"scripted or all$"):  # fmt: skip
+        iemocap.read(release, sessions=[1, 2], subset="impro")
+
+
+def test_subset_without_its_dialogs_names_the_setting(tmp_path: Path) -> None:
+    root = tmp_path / "IEMOCAP_full_release"
+    write_session(root, 1, {"Ses01F_impro01": [("F000", "neu"), ("M000", "ang")]})
+    with pytest.raises(ValueError, match="corpus.subset=scripted keeps no utterance under .*use corpus.subset=all"):
+        iemocap.read(root, sessions=[1], subset="scripted")
+
+
+def test_data_report_counts_the_subset_and_the_missing_transcripts(release: Path, capsys: pytest.CaptureFixture) -> None:
+    from ser.corpora.__main__ import main as report_main
+
+    text_file = release / "Session1/dialog/transcriptions/Ses01F_impro01.txt"
+    lines = text_file.read_text().splitlines()
+    text_file.write_text("\n".join(line for line in lines if not line.startswith("Ses01F_impro01_M000 ")) + "\n")
+    args = ["corpus=iemocap", f"corpus.root={release}", "corpus.sessions=[1,2]", "labels=all"]
+    assert report_main([*args, "corpus.subset=improvised"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("corpus=iemocap subset=improvised labels=all: 10 utterances, 4 speakers, 2 groups")
+    assert out[1] == "without transcript: 1 of 10 utterances"
+    assert "       4  not in subset improvised" in out
+    assert not any("script01" in line for line in out)  # a choice is counted, not listed utterance by utterance
+
+    assert report_main([*args, "corpus.subset=scripted"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "without transcript: 0 of 4 utterances"
+    assert "      10  not in subset scripted" in out
+
+
+def test_data_report_bad_subset_is_one_line(release: Path, capsys: pytest.CaptureFixture) -> None:
+    from ser.corpora.__main__ import main as report_main
+
+    assert report_main(["corpus=iemocap", f"corpus.root={release}", "corpus.subset=both"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: corpus.subset='both' is not a choice: use corpus.subset=improvised, scripted or all\n"

@@ -29,6 +29,7 @@ def usage() -> str:
         "\n"
         f"  corpus=NAME     one of {corpora} (default demo)\n"
         "                  emodb and iemocap need corpus.root=PATH, manifest needs corpus.path=FILE.csv\n"
+        "                  iemocap and demo take corpus.subset=improvised|scripted|all (default all)\n"
         f"  labels=NAME     one of {label_sets} (default iemocap4)\n"
         "\n"
         "examples:\n"
@@ -56,7 +57,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     classes = list(label_set.classes) or kept
-    report = data_report(labelled, classes, cfg.corpus.name, cfg.labels.name)
+    corpus_name = str(cfg.corpus.name)
+    if cfg.corpus.get("subset", "all") != "all":
+        corpus_name += f" subset={cfg.corpus.subset}"
+    report = data_report(labelled, classes, corpus_name, cfg.labels.name)
     empty = [c for c in classes if c not in kept]
     if empty:
         effect = "left out of training" if label_set.empty_classes == "drop" else "train.py stops at them unless labels.empty_classes=drop"

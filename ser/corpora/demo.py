@@ -11,7 +11,11 @@ bursts for consonants, and background noise. Emotion is carried by prosody and v
 level, range and contour, loudness, speaking rate, pauses, tilt, breathiness, jitter), speakers differ
 in pitch, vocal tract length and habits. Each emotion's parameters are drawn around a prototype with a
 random per-utterance intensity and spread, so classes overlap: a speaker-independent model learns the
-task well above chance but not perfectly. Transcripts carry emotion words, with noise.
+task well above chance but not perfectly. Transcripts carry emotion words, with noise: 60 % of the
+lines are phrases of the utterance's own emotion (neutral phrases for neutral), 10 % another
+emotion's, 30 % neutral, some with a neutral sentence before them. Text alone is thus well above
+chance but far from perfect, and it errs independently of the audio (its own random stream), so
+audio+text fusion has something to gain (`benchmarks/demo_text_signal.py` measures it).
 
 Everything is drawn from `numpy.random.default_rng` streams derived from the seed, and wavs are written
 as 16-bit PCM, so the same seed gives byte-identical files.
@@ -36,7 +40,8 @@ from ser.cache import atomic_dir, cache_root, stable_hash
 log = logging.getLogger(__name__)
 
 # Bump when the generator's output changes, so caches of older versions are not reused.
-VERSION = 1
+# 2: transcripts from their own stream, neutral lines for neutral utterances (audio as in 1).
+VERSION = 2
 SAMPLE_RATE = 16_000
 SESSIONS = (1, 2, 3, 4, 5)
 # 48 per speaker x 10 speakers = 480 utterances, of which ~88% are kept by iemocap4 (>= 400).
@@ -103,6 +108,7 @@ BANDWIDTHS = np.array([70.0, 100.0, 140.0, 200.0])
 _CONSONANT_SOS = butter(2, 2000, btype="highpass", fs=SAMPLE_RATE, output="sos")
 
 # Transcripts: neutral phrases, and phrases that carry each emotion.
+OWN_SHARE, OTHER_SHARE = 0.6, 0.1  # of lines from the own emotion's and another emotion's phrases
 NEUTRAL_PHRASES = [
     "Excuse me.", "Okay.", "Yeah.", "Do you have your forms?", "I need to see an ID.", "What time is it?",
     "I'll be there at noon.", "Let me check.", "The train leaves at six.", "We talked about it yesterday.",
@@ -207,20 +213,42 @@ def _make_speakers(rng: np.random.Generator) -> list[Speaker]:
 
 
 def _transcript(label: str, rng: np.random.Generator) -> str:
-    """A short line; emotion words appear often but not always, sometimes from another emotion."""
+    """A short line: the own emotion's phrases often, another emotion's sometimes, neutral ones
+    otherwise; neutral utterances mostly say neutral phrases, `xxx` (no majority) any emotion's."""
     u = rng.random()
-    own = label if label in EMOTION_PHRASES else None
-    if own is not None and u < 0.5:
-        phrases = EMOTION_PHRASES[own]
-    elif u < 0.65:
-        other = [e for e in EMOTION_PHRASES if e != own]
-        phrases = EMOTION_PHRASES[other[rng.integers(len(other))]]
+    own = NEUTRAL_PHRASES if label == "neu" else EMOTION_PHRASES.get(label)
+    if own is not None and u < OWN_SHARE:
+        phrases = own
+    elif u < OWN_SHARE + OTHER_SHARE:  # for xxx, which has no own phrases: 70 % any emotion's
+        others = [e for e in EMOTION_PHRASES if e != label]
+        phrases = EMOTION_PHRASES[others[rng.integers(len(others))]]
     else:
         phrases = NEUTRAL_PHRASES
     text = phrases[rng.integers(len(phrases))]
     if rng.random() < 0.3:  # some lines are two sentences
         text = f"{NEUTRAL_PHRASES[rng.integers(len(NEUTRAL_PHRASES))]} {text}"
     return text
+
+
+def _version1_transcript_draws(label: str, rng: np.random.Generator) -> None:
+    """Draw from the plan stream exactly what version 1's transcripts drew from it, and discard it.
+
+    Version 1 drew transcripts from the plan stream. Drawing the same numbers keeps every later
+    draw of that stream (durations, times, ratings, the next session's labels), so labels and audio
+    stay byte-identical to version 1 and so do the audio models' figures: version 2 changed the
+    transcripts only, which now come from a stream of their own.
+    """
+    u = rng.random()
+    if label in EMOTION_PHRASES and u < 0.5:
+        n = len(EMOTION_PHRASES[label])
+    elif u < 0.65:
+        others = [e for e in EMOTION_PHRASES if e != label]
+        n = len(EMOTION_PHRASES[others[rng.integers(len(others))]])
+    else:
+        n = len(NEUTRAL_PHRASES)
+    rng.integers(n)
+    if rng.random() < 0.3:
+        rng.integers(len(NEUTRAL_PHRASES))
 
 
 def _annotations(label: str, rng: np.random.Generator) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
@@ -241,8 +269,10 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
     """Decide every utterance of the corpus (ids, labels, durations, times, text), without audio."""
     if utterances_per_speaker < 1:
         raise ValueError(f"utterances_per_speaker must be >= 1, got {utterances_per_speaker}")
-    plan_seed, audio_seed = np.random.SeedSequence(seed).spawn(2)
+    # spawn(3)'s first two children are spawn(2)'s: the plan and audio streams of version 1
+    plan_seed, audio_seed, text_seed = np.random.SeedSequence(seed).spawn(3)
     rng = np.random.default_rng(plan_seed)
+    text_rng = np.random.default_rng(text_seed)
     speakers = _make_speakers(rng)
     # At least two dialogs per session, so both actors wear the markers once.
     n_dialogs = max(2, math.ceil(2 * utterances_per_speaker / UTTERANCES_PER_DIALOG))
@@ -274,6 +304,7 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
                 mean_s = {"sad": 2.8, "exc": 2.2, "ang": 2.3}.get(label, 2.5)
                 seconds = float(np.clip(rng.normal(mean_s, 0.8), MIN_SECONDS + 0.05, MAX_SECONDS - 0.05))
                 ratings, cats = _annotations(label, rng)
+                _version1_transcript_draws(label, rng)
                 utt = Utterance(
                     utterance_id=f"{dialog}_{gender}{numbers[gender]:03d}",
                     dialog=dialog,
@@ -281,7 +312,7 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
                     label=label,
                     n_samples=int(round(seconds * SAMPLE_RATE)),
                     start=round(t, 4),
-                    transcript=_transcript(label, rng),
+                    transcript=_transcript(label, text_rng),
                     ratings=ratings,
                     categories=cats,
                     seed=next(audio_seeds),
@@ -489,14 +520,23 @@ def corpus_dir(
 
 
 def read(
-    cache_dir: str | Path | None = None, seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPEAKER
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPEAKER,
+    subset: str = "all",
 ) -> pd.DataFrame:
     """Return the demo corpus's manifest, generating it into the cache on first use.
 
     Generation is atomic (temporary folder, then rename), so an interrupted run never leaves a
-    corpus that looks complete; later calls with the same parameters reuse it.
+    corpus that looks complete; later calls with the same parameters reuse it. `subset`
+    (`improvised`, `scripted`, `all`) is the IEMOCAP reader's: at the default size half of each
+    session's dialogs are improvised and half scripted; up to 24 utterances per speaker a session
+    has two dialogs, both improvised, so `scripted` keeps nothing there. The subset only filters
+    what is read: every subset shares one generated corpus.
     """
     from ser.corpora import iemocap  # here, not at the top: iemocap's reader is the only user
+
+    iemocap.check_subset(subset)  # before generating anything
 
     root = corpus_dir(cache_dir, seed, utterances_per_speaker)
     if root.is_dir():
@@ -507,4 +547,4 @@ def read(
             counts = generate(tmp, seed=seed, utterances_per_speaker=utterances_per_speaker)
         log.info("demo corpus: generated %d utterances in %.1f s into %s",
                  sum(counts.values()), time.perf_counter() - started, root)
-    return iemocap.read(root)
+    return iemocap.read(root, subset=subset)

@@ -12,6 +12,11 @@ Quirks of the real release handled here: AppleDouble `._*` files (binary) beside
 sub-folders (`Categorical/`, `Attribute/`, `Self-evaluation/`) inside EmoEvaluation holding other
 formats, letter-suffixed dialogs (`Ses03M_impro05a`, `Ses05M_script01_1b`), transcript lines that are
 not utterances, and archives unpacked one level too deep (`IEMOCAP_full_release/IEMOCAP_full_release`).
+
+`subset` keeps the improvised dialogs (`Ses01F_impro01`, `Ses03M_impro05a`) or the scripted ones
+(`Ses01F_script01_1`, `Ses05M_script01_1b`) only. It matters for text models: the scripted dialogs
+reuse the same lines in every session, so a leave-one-session-out test on them has seen its
+sentences in training.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from ser.corpora.manifest_schema import make_manifest
 log = logging.getLogger(__name__)
 
 SESSIONS = (1, 2, 3, 4, 5)
+# `corpus.subset`: which dialogs to read; the dialog name says its kind (`_impro..` / `_script..`).
+SUBSETS = ("improvised", "scripted", "all")
+# How `read` records an utterance outside the subset: `not in subset improvised`.
+SUBSET_DROP_PREFIX = "not in subset "
 
 SUMMARY_LINE = re.compile(
     r"^\[(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\]\t(?P<utt>Ses\d\d[FM]_\S+_[FM]\d{3})\t"
@@ -46,6 +55,24 @@ def speaker_of(utterance_id: str) -> tuple[str, str, str]:
     session = utterance_id[:5]
     gender = utterance_id.rsplit("_", 1)[1][0]
     return f"{session}_{gender}", session, gender
+
+
+def dialog_kind(dialog: str) -> str:
+    """`improvised`, `scripted` or `` (neither) for a dialog name such as `Ses05M_script01_1b`."""
+    parts = dialog.split("_")
+    kind = parts[1] if len(parts) > 1 else ""
+    if kind.startswith("impro"):
+        return "improvised"
+    if kind.startswith("script"):
+        return "scripted"
+    return ""
+
+
+def check_subset(subset: str) -> str:
+    """Return `subset` if it is one of `SUBSETS`, else raise a one-line ValueError."""
+    if subset not in SUBSETS:
+        raise ValueError(f"corpus.subset={subset!r} is not a choice: use corpus.subset=improvised, scripted or all")
+    return subset
 
 
 def find_root(root: str | Path) -> Path:
@@ -86,12 +113,15 @@ def read_transcripts(session_dir: Path, skipped: list[tuple[str, str]]) -> dict[
     return texts
 
 
-def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS) -> pd.DataFrame:
+def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS, subset: str = "all") -> pd.DataFrame:
     """Read the IEMOCAP release under `root` into a manifest (DESIGN.md), one row per labelled utterance.
 
     A missing session folder raises; a missing or unreadable wav and an unreadable label file are
-    skipped, logged with their path and recorded in `df.attrs["skipped"]`.
+    skipped, logged with their path and recorded in `df.attrs["skipped"]`. With `subset` set to
+    `improvised` or `scripted`, utterances of the other dialogs are left out, each recorded in
+    `df.attrs["skipped"]` as `not in subset <subset>` (their audio is not opened).
     """
+    check_subset(subset)
     root = find_root(root)
     rows: list[dict] = []
     skipped: list[tuple[str, str]] = []
@@ -118,6 +148,9 @@ def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS) -> 
                     continue
                 utt = m["utt"]
                 dialog = utt.rsplit("_", 1)[0]
+                if subset != "all" and dialog_kind(dialog) != subset:
+                    skipped.append((utt, f"{SUBSET_DROP_PREFIX}{subset}"))
+                    continue
                 wav = session_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
                 try:
                     duration = audio_duration(wav)
@@ -147,6 +180,8 @@ def read(root: str | Path, sessions: list[int] | tuple[int, ...] = SESSIONS) -> 
                     )
                 )
     if not rows:
+        if subset != "all" and any(reason == f"{SUBSET_DROP_PREFIX}{subset}" for _, reason in skipped):
+            raise ValueError(f"corpus.subset={subset} keeps no utterance under {root}: no {subset} dialog there; use corpus.subset=all")
         raise ValueError(f"no labelled utterances found under {root}: check that it is an IEMOCAP release")
     df = make_manifest(rows, skipped)
     dup = df["utterance_id"][df["utterance_id"].duplicated()]

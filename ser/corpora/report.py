@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ser.corpora.iemocap import SUBSET_DROP_PREFIX
 from ser.corpora.manifest_schema import skipped_counts
 from ser.labels import LABEL_DROP_PREFIX
 
+# Rows left out by a choice (a label set, a corpus subset), not by bad input: counted, never listed
+# one by one (thousands of them on IEMOCAP).
+CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX)
+
 
 def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, label_set: str) -> str:
-    """Render counts per class x group, total duration and skipped rows by reason as plain text;
-    each skipped file or row is listed under its reason, except rows the label set leaves out."""
+    """Render counts per class x group, total duration, utterances without a transcript and skipped
+    rows by reason as plain text; each skipped file or row is listed under its reason, except rows
+    that the label set or the corpus subset leaves out."""
     table = pd.crosstab(labelled["class_name"], labelled["group"], margins=True, margins_name="total")
     table = table.reindex([*classes, "total"]).fillna(0).astype(int)
     hours = labelled["duration"].sum() / 3600
     lines = [
         f"corpus={corpus_name} labels={label_set}: {len(labelled)} utterances, "
         f"{labelled['speaker'].nunique()} speakers, {labelled['group'].nunique()} groups, {hours:.2f} h ({hours * 60:.1f} min)",
+        f"without transcript: {count_without_transcript(labelled)} of {len(labelled)} utterances",
         "",
         table.to_string(),
         "",
@@ -29,10 +36,14 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
         lines.append("skipped:")
         for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {count:6d}  {reason}")
-            # Every bad file or row is listed, so that it can be fixed; rows a label set leaves out
-            # are its choice, not bad input, and only counted (thousands of them on IEMOCAP).
-            if not reason.startswith(LABEL_DROP_PREFIX):
+            # Every bad file or row is listed, so that it can be fixed.
+            if not reason.startswith(CHOSEN_DROP_PREFIXES):
                 lines += [f"          {item}" for item in items[reason]]
     else:
         lines.append("skipped: none")
     return "\n".join(lines)
+
+
+def count_without_transcript(manifest: pd.DataFrame) -> int:
+    """Utterances whose `transcript` is empty (or only blanks): text models have nothing to read there."""
+    return int((manifest["transcript"].str.strip() == "").sum())
