@@ -47,21 +47,22 @@ def _clean_words(text: str, lowercase: bool, remove_punctuation: bool) -> str:
 
 
 def clean_transcript(
-    text: str, lowercase: bool = True, remove_punctuation: bool = True, events: str = "token"
+    transcript: object, lowercase: bool = True, remove_punctuation: bool = True, events: str = "token"
 ) -> str:
     """The cleaned form of one transcript (see the module docstring); "" for a missing one."""
     if events not in EVENTS:
         raise ValueError(f"features.events={events!r} is unknown: use token (e.g. <laughter>) or remove")
-    if is_missing(text):
+    if is_missing(transcript):
         return ""
+    text = str(transcript)
     parts = []
     position = 0
-    for match in _EVENT.finditer(str(text)):
-        parts.append(_clean_words(str(text)[position : match.start()], lowercase, remove_punctuation))
+    for match in _EVENT.finditer(text):
+        parts.append(_clean_words(text[position : match.start()], lowercase, remove_punctuation))
         if events == "token":
             parts.append(f" {event_token(match.group(1))} ")
         else:
             parts.append(" ")
         position = match.end()
-    parts.append(_clean_words(str(text)[position:], lowercase, remove_punctuation))
+    parts.append(_clean_words(text[position:], lowercase, remove_punctuation))
     return _SPACES.sub(" ", "".join(parts)).strip()

@@ -166,7 +166,7 @@ def test_a_numeric_model_on_transcripts_names_the_text_models() -> None:
 # ------------------------------------------------------------------ text models: training, artifacts, reloading
 
 
-@pytest.mark.parametrize("model", ["text_tfidf", "text_embed"])
+@pytest.mark.parametrize("model", ["text_tfidf", "text_tfidf_svm", "text_embed"])
 def test_text_models_train_write_artifacts_reevaluate_and_predict_text(
     model: str, train_run, cache_dir: Path, tiny_encoder: Path, tmp_path: Path
 ) -> None:

@@ -78,7 +78,7 @@ class TextConfig:
 
     def clean(self, transcript: object) -> str:
         """One transcript cleaned with these settings."""
-        return clean_transcript(transcript, self.lowercase, self.remove_punctuation, self.events)  # type: ignore[arg-type]
+        return clean_transcript(transcript, self.lowercase, self.remove_punctuation, self.events)
 
     def key_dict(self) -> dict[str, Any]:
         """The settings that determine the features' values (embeddings: not the cleaning alone,
