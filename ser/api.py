@@ -5,6 +5,10 @@
     table = model.predict(["a.wav", "clips/"])       # one row per input: prob_<class>, pred
     table = model.predict([wave], sample_rate=44100)  # numpy arrays too (mono or (samples, channels))
 
+Text models (`features=text` or `text_embedding`: `text_tfidf`, `text_embed`) read transcripts, which
+new audio does not come with: `model.predict_text(["I can't believe it!", ...])` takes them instead,
+and `model.predict(audio)` says so in one line.
+
 Prediction writes nothing and uses no feature cache: features are computed in memory. Files longer
 than 1.5 windows are cut into `window_s` windows every `hop_s` seconds, and the windows'
 probabilities are averaged.
@@ -21,6 +25,7 @@ prediction therefore never depends on the other inputs of the call, unless you g
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +38,16 @@ import soxr
 from omegaconf import DictConfig, OmegaConf
 
 from ser.audio import AudioError, audio_files, load_audio
-from ser.features import FeatureSet, feature_names, make_config
+from ser.features import (
+    FeatureSet,
+    feature_names,
+    is_text_view,
+    make_config,
+    make_text_config,
+    text_feature_set,
+)
 from ser.features.extract import compute_each
+from ser.features.sentence_encoder import embedding_device
 from ser.features.store import stored_to_data
 from ser.models import ModelFamily, get_family
 from ser.normalize import stats_with_fallback
@@ -77,7 +90,10 @@ class TrainedModel:
         self.classes: list[str] = list(read_metrics(self.run_dir)["classes"])
         self.family: ModelFamily = get_family(self.config.model.family)
         self.model: Any = self.family.load(self.run_dir)
-        self.feature_config = make_config(OmegaConf.to_container(self.config.features, resolve=True))
+        features = OmegaConf.to_container(self.config.features, resolve=True)
+        # a text model has no audio settings, an audio model no text settings
+        self.text_config = make_text_config(features) if is_text_view(features) else None
+        self.feature_config = None if self.text_config else make_config(features)
 
     def __repr__(self) -> str:
         return f"TrainedModel({str(self.run_dir)!r}, model={self.config.model.name}, classes={self.classes})"
@@ -94,6 +110,11 @@ class TrainedModel:
         """One row per input (a folder stands for the audio files under it): `input`, `speaker` (empty
         with `speakers="none"`), `windows`, `prob_<class>`..., `pred`, and `error` (why an input was
         skipped, else empty)."""
+        if self.text_config is not None:
+            raise ValueError(
+                f"{self.run_dir} is a text model (features={self.text_config.view}): it reads transcripts, "
+                f"which new audio does not come with; use ser.load(RUN).predict_text([\"what was said\", ...])"
+            )
         items = self._read(inputs, sample_rate)
         speaker_of = self._speakers(items, speakers)
         sr = self.feature_config.sample_rate
@@ -120,6 +141,37 @@ class TrainedModel:
             row.update({f"prob_{c}": float(p) for c, p in zip(self.classes, mean, strict=True)})
             row["pred"] = self.classes[int(np.argmax(mean))] if mine else ""
             row["error"] = error
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def predict_text(self, transcripts: str | Sequence[str]) -> pd.DataFrame:
+        """A text model's prediction for raw transcripts, cleaned with the run's settings: one row per
+        transcript with `input`, `text` (cleaned), `prob_<class>`..., `pred` and `error` (`no transcript`
+        for an empty one when the run dropped those, `missing_transcript=drop`)."""
+        if self.text_config is None:
+            raise ValueError(f"{self.run_dir} is an audio model (features={self.feature_config.view}): use predict(audio)")
+        if isinstance(transcripts, str):
+            transcripts = [transcripts]
+        transcripts = [str(t) for t in transcripts]
+        if not transcripts:
+            raise ValueError("predict_text: no transcripts given")
+        accelerator = (self.config.get("trainer") or {}).get("accelerator")
+        cfg = make_text_config(dataclasses.asdict(self.text_config),
+                               device=embedding_device(self.text_config.device, accelerator))  # fmt: skip
+        ids = [str(i) for i in range(len(transcripts))]
+        features = text_feature_set(ids, transcripts, cfg)
+        kept = {uid: i for i, uid in enumerate(features.ids)}
+        probs = np.zeros((0, len(self.classes)))
+        if features.ids:
+            manifest = pd.DataFrame({"utterance_id": features.ids, "speaker": features.ids})
+            probs = self.family.predict_proba(self.model, manifest, features)
+        rows = []
+        for uid, raw in zip(ids, transcripts, strict=True):
+            row: dict[str, Any] = {"input": raw, "text": cfg.clean(raw)}
+            p = probs[kept[uid]] if uid in kept else np.full(len(self.classes), np.nan)
+            row.update({f"prob_{c}": float(v) for c, v in zip(self.classes, p, strict=True)})
+            row["pred"] = self.classes[int(np.argmax(p))] if uid in kept else ""
+            row["error"] = "" if uid in kept else dict(features.skipped).get(uid, "")
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -1,5 +1,8 @@
 """Structured configs: dataclass schemas behind `conf/features/`, `conf/split/` and `conf/data/`.
 
+`conf/features/` has two schemas: `schema` (the audio views, `FeatureSettings`) and `text_schema`
+(the text views, `TextSettings`).
+
 Each schema is registered with Hydra's ConfigStore (at import of this module, which `ser.train`
 imports) and named first in the defaults list of the YAML files of its group, so
 
@@ -23,6 +26,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from ser.features.config import FeatureConfig
+from ser.features.text import TextConfig
 
 
 @dataclass
@@ -30,6 +34,13 @@ class FeatureSettings(FeatureConfig):
     """`features:`: every setting of the feature engine (`FeatureConfig`) plus how extraction runs."""
 
     force: bool = False  # true: recompute even when the cache holds these features (not in the cache key)
+
+
+@dataclass
+class TextSettings(TextConfig):
+    """`features=text` / `features=text_embedding`: the text views' settings (`TextConfig`) plus `force`."""
+
+    force: bool = False  # true: recompute the embeddings even when the cache holds them
 
 
 @dataclass
@@ -127,6 +138,7 @@ def setting_names(schema: type) -> list[str]:
 # Schema name in the ConfigStore (group/name) -> dataclass; the YAML options list it in `defaults`.
 SCHEMAS: dict[str, type] = {
     "features/schema": FeatureSettings,
+    "features/text_schema": TextSettings,
     "split/schema": SplitSettings,
     **{f"data/{name}_schema": with_target(settings, target) for name, (settings, target) in DATA_VIEWS.items()},
 }

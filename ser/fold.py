@@ -14,7 +14,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ser.corpora import load_corpus
-from ser.features import FeatureSet, extract_view
+from ser.features import FeatureSet, extract_view, is_text_view
+from ser.features.sentence_encoder import embedding_device
 from ser.labels import LabelSet, apply_labels
 from ser.splits import Split, make_split
 
@@ -44,8 +45,15 @@ def load_labelled(cfg: DictConfig) -> tuple[pd.DataFrame, list[str]]:
 
 
 def feature_config(cfg: DictConfig) -> dict:
-    """The feature-view config as a plain dict (what the cache key is computed from)."""
-    return OmegaConf.to_container(cfg.features, resolve=True)  # type: ignore[return-value]
+    """The feature-view config as a plain dict (what the cache key is computed from).
+
+    A text view's `device: auto` becomes the device the trainer would use (`embedding_device`):
+    sentence embeddings go to the GPU with `trainer=gpu`."""
+    raw: dict = OmegaConf.to_container(cfg.features, resolve=True)  # type: ignore[assignment]
+    if is_text_view(raw) and raw.get("device", "auto") == "auto":
+        trainer = cfg.get("trainer") or {}
+        raw["device"] = embedding_device("auto", trainer.get("accelerator"))
+    return raw
 
 
 def extract_features(cfg: DictConfig, labelled: pd.DataFrame) -> tuple[pd.DataFrame, FeatureSet]:

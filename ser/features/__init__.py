@@ -1,4 +1,5 @@
-"""Feature views for speech emotion recognition: logmel, acoustic functionals, frame sequences.
+"""Feature views for speech emotion recognition: logmel, acoustic functionals, frame sequences, and
+the text views of the transcripts (cleaned text, sentence embeddings: `ser.features.text`).
 
     fs = extract_view(manifest, cfg.features)      # cached, parallel, skips damaged files
     fs.ids, fs.data, fs.names, fs.skipped, fs.cache_hit, fs.matrix()
@@ -9,15 +10,21 @@ Command line: `python -m ser.features PATH... --set acoustic [--jobs N] [--out F
 from ser.features.config import FeatureConfig, make_config
 from ser.features.extract import FEATURE_VERSION, cache_key, extract_view
 from ser.features.store import FeatureSet
+from ser.features.text import TEXT_VIEWS, TextConfig, is_text_view, make_text_config, text_feature_set
 from ser.features.views import compute_view, feature_names
 
 __all__ = [
     "FEATURE_VERSION",
     "FeatureConfig",
     "FeatureSet",
+    "TEXT_VIEWS",
+    "TextConfig",
     "cache_key",
     "compute_view",
     "extract_view",
     "feature_names",
+    "is_text_view",
     "make_config",
+    "make_text_config",
+    "text_feature_set",
 ]

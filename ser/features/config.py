@@ -112,7 +112,9 @@ class FeatureConfig:
     def validate(self) -> None:
         """Raise ValueError with a one-line message for settings that cannot work."""
         if self.view not in VIEWS:
-            raise ValueError(f"features.view={self.view!r} is unknown; use one of {', '.join(VIEWS)}")
+            raise ValueError(
+                f"features.view={self.view!r} is unknown; use one of {', '.join(VIEWS)} (audio) or text, text_embedding"
+            )
         if self.fft_size < self.win_length:
             raise ValueError(
                 f"features.n_fft={self.n_fft} is shorter than the window ({self.win_length} samples)"
@@ -160,7 +162,7 @@ def to_plain(cfg: Any) -> dict[str, Any]:
         pass
     if isinstance(cfg, Mapping):
         return dict(cfg)
-    if isinstance(cfg, FeatureConfig):
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):  # FeatureConfig, TextConfig
         return dataclasses.asdict(cfg)
     raise TypeError(f"features config must be a mapping, got {type(cfg).__name__}")
 

@@ -26,6 +26,7 @@ from ser.audio import AudioError, audio_duration, load_audio
 from ser.cache import atomic_dir, cache_root, stable_hash
 from ser.features.config import FeatureConfig, make_config, to_plain
 from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
+from ser.features.text import extract_text_view, is_text_view
 from ser.features.views import compute_view, feature_names
 
 log = logging.getLogger(__name__)
@@ -312,9 +313,12 @@ def extract_view(
     too (`jobs` when the argument is left at -1). Cached under
     cache_root(cache_dir)/features/<view>-<key>, key = hash(manifest content, settings, version).
     Logs "feature cache hit" or "feature cache miss" at INFO. Utterances that fail are listed in
-    `skipped` with their reason and left out of `ids`/`data`.
+    `skipped` with their reason and left out of `ids`/`data`. The text views (`text`,
+    `text_embedding`: `ser.features.text`) read the manifest's transcripts instead of its audio.
     """
     raw = to_plain(view_cfg)
+    if is_text_view(raw):
+        return extract_text_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
     cfg = make_config(raw)
     force = bool(force or raw.get("force", False))
     if jobs == -1 and raw.get("jobs") is not None:

@@ -25,23 +25,35 @@ class FeatureSet:
     """Features of a manifest under one view.
 
     `data[i]` belongs to `ids[i]`: logmel (n_mels, T), acoustic (D,), sequence (T, D) or
-    (chunks, D); float32, finite. Arrays are copy-on-write memory maps of the cache (writable,
-    changes stay in memory). `names` are the D column names (mel band names for logmel).
+    (chunks, D), text_embedding (D,); float32, finite. Arrays are copy-on-write memory maps of the
+    cache (writable, changes stay in memory). `names` are the D column names (mel band names for
+    logmel). The `text` view is the one whose items are not arrays: `data[i]` is the cleaned
+    transcript (a str) and `names == ["text"]` (`ser.features.text`).
     """
 
     view: str
     ids: list[str]
-    data: list[np.ndarray]
+    data: list[np.ndarray] | list[str]
     names: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cache_hit: bool = False
     path: Path | None = None  # the feature folder it was read from, when cached
 
     def matrix(self) -> np.ndarray:
-        """All utterances stacked: (N, D) for acoustic, (N, chunks, D) for pooled sequences."""
+        """All utterances stacked: (N, D) for acoustic and text_embedding, (N, chunks, D) for pooled
+        sequences; for the text view the (N,) column of transcripts (an object array of str)."""
+        if self.is_text:
+            column = np.empty(len(self.data), dtype=object)
+            column[:] = list(self.data)
+            return column
         if not self.data:
             return np.zeros((0, len(self.names)), dtype=np.float32)
         return np.stack(self.data)
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the items are transcripts (str) rather than arrays."""
+        return self.view == "text"
 
     @property
     def feature_axis(self) -> int:
@@ -58,6 +70,8 @@ class FeatureSet:
         return len(self.ids)
 
 
+# Views stored one row per utterance, read back as a (D,) vector each.
+VECTOR_VIEWS = ("acoustic", "text_embedding")
 NPY_HEADER_BYTES = 128  # fixed-size .npy v1.0 header: rows are appended after it as they come
 
 
@@ -112,10 +126,10 @@ def is_complete(folder: Path) -> bool:
 
 def stored_to_data(view: str, block: np.ndarray) -> np.ndarray:
     """One utterance's stored rows (what `compute_view` gives) in `FeatureSet.data`'s layout:
-    logmel (n_mels, T), acoustic (D,), sequence (T, D) as stored."""
+    logmel (n_mels, T), acoustic and text_embedding (D,), sequence (T, D) as stored."""
     if view == "logmel":
         return block.T
-    if view == "acoustic":
+    if view in VECTOR_VIEWS:
         return block[0]
     return block
 

@@ -5,10 +5,16 @@ validation part, predicts class probabilities for validation and test, and saves
 `ser.train` writes the same artifacts as for a neural run from what it returns. `CLASSICAL.load`
 and `CLASSICAL.predict_proba` use a finished run's model on new features.
 
+Inputs: a fixed-length vector view (`acoustic`, `text_embedding`) gives an `(N, D)` matrix; the
+`text` view gives the `(N,)` column of cleaned transcripts, and the model config's `vectorizer`
+(`model=text_tfidf`: word and character TF-IDF, `ser.models.tfidf`) takes the numeric
+preprocessing's place. Either way the input stage is fit on the training part only and saved in
+front of the estimator, so everything below (weights, selection, saving, re-evaluation) is the same.
+
 What the adapter adds to a bare estimator, and why:
 - Preprocessing fit on the training part only, saved with the model: infinities -> NaN, NaN imputed
   with the training median, constant columns dropped (they carry nothing and break some scalers),
-  standard scaling.
+  standard scaling (for the text view: the vectorizer, whose vocabulary and IDF see training text only).
 - Class balancing that reaches the estimator: `sample_weight=` is passed by keyword (the original
   notebooks passed it positionally to `GridSearchCV.fit`, where it landed in `groups` and was ignored).
   An estimator whose `fit` takes no weights gets a class-balanced resample of the training part.
@@ -83,6 +89,7 @@ class SklearnModel:
     pooled_stats: tuple[np.ndarray, np.ndarray] | None = None
     features: dict = field(default_factory=dict)  # the feature-view config the model was trained on
     info: dict = field(default_factory=dict)  # model name, library versions, selected parameters
+    inputs: str = "vector"  # vector: (N, D) matrices | text: (N,) columns of cleaned transcripts
 
     def predict_proba(
         self,
@@ -90,7 +97,8 @@ class SklearnModel:
         speakers: list[str] | np.ndarray | None = None,
         stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> np.ndarray:
-        """Class probabilities `(N, len(classes))` for a feature matrix of the training view.
+        """Class probabilities `(N, len(classes))` for a feature matrix of the training view (for a text
+        model: the column of cleaned transcripts).
 
         A model trained with `speaker_norm` needs the speaker of every row: each speaker's rows are
         standardised with `stats[speaker]` when given, else with the statistics saved at training
@@ -98,6 +106,9 @@ class SklearnModel:
         pass all of a new speaker's utterances together; `ser.load(...).predict` handles speakers
         with little audio).
         """
+        if self.inputs == "text":
+            X = text_column(X)
+            return _full_probs(self.pipeline, X, len(self.classes))
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             raise ValueError(f"expected a (N, {len(self.feature_names)}) feature matrix, got shape {X.shape}")
@@ -161,6 +172,30 @@ def preprocessor() -> Pipeline:
             ("scale", StandardScaler()),
         ]
     )
+
+
+def text_column(texts: Any) -> np.ndarray:
+    """Transcripts as the `(N,)` object array of str that the text pipelines take."""
+    column = np.empty(len(texts), dtype=object)
+    column[:] = [str(t) for t in texts]
+    return column
+
+
+def input_stage(model_cfg: DictConfig | dict, inputs: str) -> Pipeline:
+    """The unfitted stage in front of the estimator: `preprocessor()` for vector inputs, the model's
+    `vectorizer` (a `_target_` node) for text; one-line errors when a model and a view do not fit."""
+    vectorizer = model_cfg.get("vectorizer")
+    name = model_cfg.get("name", "")
+    if inputs == "text":
+        if not vectorizer:
+            raise ValueError(
+                f"model={name} takes numeric features, but features=text gives transcripts: use model=text_tfidf, "
+                f"or features=text_embedding for sentence-embedding vectors"
+            )
+        return Pipeline([("vectorize", instantiate(vectorizer, _convert_="all"))])
+    if vectorizer:
+        raise ValueError(f"model={name} reads transcripts (it has a vectorizer): it needs features=text")
+    return preprocessor()
 
 
 def build_estimator(model_cfg: DictConfig | dict) -> Any:
@@ -240,15 +275,26 @@ def _full_probs(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def feature_matrix(data: FoldData) -> np.ndarray:
-    """The fold's features as an `(N, D)` float32 matrix, with a clear error for non-tabular views."""
-    feats = data.features
+def model_inputs(feats: FeatureSet) -> tuple[np.ndarray, str]:
+    """What the estimators get, and its kind: an `(N, D)` float32 matrix (`vector`) for a
+    fixed-length view, the `(N,)` column of cleaned transcripts (`text`) for the text view; a clear
+    error for views of variable-size arrays."""
+    if feats.is_text:
+        return text_column(feats.data), "text"
     if len(feats.data) and np.asarray(feats.data[0]).ndim != 1:
         raise ValueError(
-            f"model.family=classical needs a fixed-length view (features=acoustic); this view gives arrays of shape "
-            f"{np.asarray(feats.data[0]).shape} per utterance"
+            f"model.family=classical needs a fixed-length view (features=acoustic, text_embedding or text); this view "
+            f"gives arrays of shape {np.asarray(feats.data[0]).shape} per utterance"
         )
-    return np.asarray(feats.matrix(), dtype=np.float32)
+    return np.asarray(feats.matrix(), dtype=np.float32), "vector"
+
+
+def n_inputs_used(pipeline: Pipeline) -> int:
+    """Columns the estimator sees: numeric features left after dropping constant ones, or the size of
+    the vectorizer's vocabulary (every n-gram of the training transcripts)."""
+    if "drop_constant" in pipeline.named_steps:
+        return int(pipeline.named_steps["drop_constant"].get_support().sum())
+    return len(pipeline.named_steps["vectorize"].get_feature_names_out())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -265,13 +311,15 @@ def fit_estimator(
     class_weight: str | None = "balanced",
     speakers: np.ndarray | None = None,
     seed: int = 0,
+    pre: Pipeline | None = None,
 ) -> Pipeline:
     """Fit preprocessing + a clone of `estimator` on (X, y); return the fitted pipeline.
 
-    The validation part, when given, reaches estimators that can use it (XGBoost `eval_set`,
-    HistGradientBoosting `X_val`); it is transformed by the preprocessing fit on the training part.
+    `pre` is the unfitted input stage (`input_stage`; default: `preprocessor()` for a matrix); it is
+    fit on (X, y)'s rows only. The validation part, when given, reaches estimators that can use it
+    (XGBoost `eval_set`, HistGradientBoosting `X_val`), transformed by that stage.
     """
-    pre = preprocessor().fit(X)
+    pre = clone(pre if pre is not None else preprocessor()).fit(X)
     Xt = pre.transform(X)
     est = clone(estimator)
     kwargs: dict[str, Any] = {}
@@ -314,7 +362,7 @@ def select_on_validation(
     n_classes: int,
     loggers: list,
     **fit_kwargs: Any,
-) -> tuple[Pipeline, dict, list[dict]]:
+) -> tuple[Pipeline, dict, list[dict]]:  # fit_kwargs: those of fit_estimator (class_weight, pre, ...)
     """Fit every grid point on train, keep the one with the best validation UA (first on ties).
 
     Returns the fitted pipeline, its parameters, and one record per candidate.
@@ -390,7 +438,8 @@ class ClassicalFamily(ModelFamily):
     def fit(self, cfg: DictConfig, data: FoldData, out_dir: str | Path, loggers: list) -> FitResult:
         """Train on `data.split.train`, select on `.val`, predict `.val` and `.test`; save `model.joblib`.
 
-        `data` needs a fixed-length feature view (`features=acoustic`). Returns the validation and test
+        `data` needs a fixed-length feature view (`features=acoustic`, `text_embedding`) or, for a model
+        with a `vectorizer`, the text view (`features=text`). Returns the validation and test
         probabilities for `ser.runs.write_run`; `loggers` (Lightning loggers) receive validation metrics,
         selection candidates and boosting curves.
         """
@@ -401,10 +450,14 @@ class ClassicalFamily(ModelFamily):
         split, manifest = data.split, data.manifest
         n_classes = len(data.classes)
 
-        X = feature_matrix(data)
+        X, inputs = model_inputs(data.features)
+        pre = input_stage(model_cfg, inputs)
         y = manifest["target"].to_numpy(dtype=int)
         speakers = manifest["speaker"].astype(str).to_numpy()
         speaker_norm = bool(model_cfg.get("speaker_norm", False))
+        if speaker_norm and inputs == "text":
+            raise ValueError(f"model.speaker_norm=true standardises numeric features; model={model_cfg.get('name')} "
+                             f"reads transcripts: set model.speaker_norm=false")  # fmt: skip
         stats = speaker_stats(X, speakers) if speaker_norm else {}  # each speaker's own audio, never a label
         if speaker_norm:
             X = standardize_by_speaker(X, speakers, stats=stats)
@@ -421,7 +474,7 @@ class ClassicalFamily(ModelFamily):
             started = time.perf_counter()
             model, selected, records = select_on_validation(
                 estimator, grid, X[tr], y[tr], X[va], y[va], n_classes, loggers,
-                class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed,
+                class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed, pre=pre,
             )  # fmt: skip
             fitted = time.perf_counter() - started
             started = time.perf_counter()
@@ -434,9 +487,9 @@ class ClassicalFamily(ModelFamily):
         if grid:
             extra["select/params"] = _jsonable(selected)
             extra["select/candidates"] = _jsonable(records)
-        kept = model.named_steps["drop_constant"].get_support()
-        extra["model/n_features"] = int(X.shape[1])
-        extra["model/n_features_used"] = int(kept.sum())
+        n_used = n_inputs_used(model)
+        extra["model/n_features"] = int(X.shape[1]) if inputs == "vector" else n_used
+        extra["model/n_features_used"] = n_used
         if len(va):
             val_metrics = classification_metrics(y[va], val.pred, data.classes, "val")
             for lg in loggers:
@@ -446,13 +499,15 @@ class ClassicalFamily(ModelFamily):
             pipeline=model,
             classes=list(data.classes),
             feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
+            inputs=inputs,
             speaker_norm=speaker_norm,
             speaker_stats=stats,
             pooled_stats=pooled_stats(stats, speakers[tr]) if speaker_norm else None,
             features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
             info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
         ).save(out / MODEL_FILE)
-        log.info("%s: fit %.1fs on %d utterances, %d features (%d used)", model_cfg.get("name"), fitted, len(tr), X.shape[1], kept.sum())
+        log.info("%s: fit %.1fs on %d utterances, %d %s (%d used)", model_cfg.get("name"), fitted, len(tr),
+                 extra["model/n_features"], "n-grams" if inputs == "text" else "features", n_used)  # fmt: skip
         return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
 
     def load(self, run_dir: str | Path) -> SklearnModel:
@@ -463,7 +518,7 @@ class ClassicalFamily(ModelFamily):
         self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
     ) -> np.ndarray:
         speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
-        return model.predict_proba(np.asarray(features.matrix(), dtype=np.float32), speakers, speaker_stats)
+        return model.predict_proba(model_inputs(features)[0], speakers, speaker_stats)
 
     def speaker_fallback(self, model: SklearnModel) -> tuple[np.ndarray, np.ndarray] | None:
         return model.pooled_stats if model.speaker_norm else None
