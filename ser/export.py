@@ -50,7 +50,7 @@ from ser import __version__
 from ser.api import check_run_dir
 from ser.cli import run, user_errors
 from ser.data.spectrogram import evaluation_hop
-from ser.features import feature_names, make_config
+from ser.features import feature_names, is_text_view, make_config
 from ser.models import get_family
 from ser.models.nets.lstm import LSTM
 from ser.runs import load_run_config
@@ -84,6 +84,8 @@ def neural_model_names() -> list[str]:
         if model.get("family") != "neural":
             continue
         views = [d["override /features"] for d in node.get("defaults", []) if isinstance(d, dict) and "override /features" in d]
+        if views and views[0] not in FEATURE_AXIS:
+            continue  # nets on transcripts (text_cnn, text_lstm): not exported
         order = list(FEATURE_AXIS).index(views[0]) if views and views[0] in FEATURE_AXIS else len(FEATURE_AXIS)
         found.append((order, str(model.get("name", path.stem))))
     return [name for _, name in sorted(found)]
@@ -254,6 +256,11 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
         raise ExportError(
             f"{run_dir} is a classical (scikit-learn) run; ONNX export covers neural runs "
             f"({', '.join(neural_model_names())}): use ser.load({run_dir}).predict instead"
+        )
+    if is_text_view(cfg.features):
+        raise ExportError(
+            f"{run_dir} is a text run (features={cfg.features.view}); ONNX export covers the audio nets "
+            f"({', '.join(neural_model_names())}): use ser.load({run_dir}).predict_text instead"
         )
     if importlib.util.find_spec("onnx") is None:  # torch writes the file through it
         raise ExportError("ONNX export needs the onnx package: pip install onnx onnxruntime")

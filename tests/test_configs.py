@@ -15,7 +15,7 @@ from ser.models import FAMILIES
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml"))
 GROUPS = sorted((str(p.parent.relative_to(CONF)), p.stem) for p in CONF.rglob("*.yaml") if p.parent != CONF)
-NEURAL_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm"]
+NEURAL_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm", "text_cnn", "text_lstm"]
 HAS_OPTUNA = importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
 
 
@@ -30,7 +30,7 @@ def test_every_group_option_composes(compose_config, group: str, option: str) ->
     if "optuna" in option and not HAS_OPTUNA:
         pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
     # a data module option goes with a model that takes it (the dnn's own data settings are a vector's)
-    with_model = {"spectrogram": ["model=cnn"], "vector": [], "sequence": ["model=lstm"], "tokens": ["model=svm"]}.get(option, []) if group == "data" else []
+    with_model = {"spectrogram": ["model=cnn"], "vector": [], "sequence": ["model=lstm"], "tokens": ["model=text_cnn"]}.get(option, []) if group == "data" else []
     cfg = compose_config([*with_model, f"{group}={option}"], keep_hydra=True)
     if group.startswith("hydra/"):
         assert cfg.hydra.launcher._target_
@@ -52,15 +52,18 @@ def test_neural_model_configs_pick_their_view_and_build(compose_config, model: s
         "resnet34": "logmel",
         "dnn": "acoustic",
         "lstm": "sequence",
+        "text_cnn": "text",
+        "text_lstm": "text",
     }
     assert cfg.features.view == views[model]
     assert cfg.model.family == "neural" and cfg.data._target_.startswith("ser.data.")
-    sizes = {"input_dim": 20} if views[model] != "logmel" else {}
+    sizes = {"logmel": {}, "text": {"vocab_size": 30}}.get(views[model], {"input_dim": 20})
     net = instantiate(cfg.model.net, n_classes=4, **sizes).eval()
     x = {
         "logmel": torch.randn(2, 1, 64, 50),
         "acoustic": torch.randn(2, 20),
         "sequence": torch.randn(2, 30, 20),
+        "text": torch.randint(1, 30, (2, 12)),
     }
     assert net(x[views[model]]).shape == (2, 4)
 

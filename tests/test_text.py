@@ -166,18 +166,21 @@ def test_a_numeric_model_on_transcripts_names_the_text_models() -> None:
 # ------------------------------------------------------------------ text models: training, artifacts, reloading
 
 
-@pytest.mark.parametrize("model", ["text_tfidf", "text_tfidf_svm", "text_embed"])
+@pytest.mark.parametrize("model", ["text_tfidf", "text_tfidf_svm", "text_embed", "text_cnn", "text_lstm"])
 def test_text_models_train_write_artifacts_reevaluate_and_predict_text(
     model: str, train_run, cache_dir: Path, tiny_encoder: Path, tmp_path: Path
 ) -> None:
     import ser
     from ser.evaluate import reevaluate
 
-    extra = [f"features.encoder={tiny_encoder}"] if model == "text_embed" else []
+    extra = {"text_embed": [f"features.encoder={tiny_encoder}"],
+             "text_cnn": ["trainer.max_epochs=2", "trainer.enable_progress_bar=false"],
+             "text_lstm": ["trainer.max_epochs=2", "trainer.enable_progress_bar=false"]}.get(model, [])  # fmt: skip
     run = tmp_path / "run"
     metrics = train_run([f"paths.cache_dir={cache_dir}", *SMALL, f"model={model}", *extra], run)
-    for name in ("predictions.csv", "val_predictions.csv", "metrics.json", "confusion_matrix.png", "model.joblib"):
-        assert (run / name).is_file(), name
+    saved = "checkpoints" if model in ("text_cnn", "text_lstm") else "model.joblib"
+    for name in ("predictions.csv", "val_predictions.csv", "metrics.json", "confusion_matrix.png", saved):
+        assert (run / name).exists(), name
     assert metrics["model"] == model and 0.0 <= metrics["test/ua"] <= 1.0
     assert json.loads((run / "metrics.json").read_text())["test/ua"] == metrics["test/ua"]
     again = reevaluate(run, tmp_path / "eval", threads=1)
@@ -190,6 +193,11 @@ def test_text_models_train_write_artifacts_reevaluate_and_predict_text(
     np.testing.assert_allclose(table[[f"prob_{c}" for c in loaded.classes]].iloc[0].sum(), 1.0, atol=1e-6)
     with pytest.raises(ValueError, match=r"is a text model \(features=text.*\): it reads transcripts, which new audio does not come with"):
         loaded.predict(np.zeros(16000, np.float32), sample_rate=16000)
+    if model in ("text_cnn", "text_lstm"):
+        from ser.export import ExportError, export_run
+
+        with pytest.raises(ExportError, match="is a text run .*use ser.load.*predict_text instead"):
+            export_run(run)
 
 
 def test_text_tfidf_on_the_full_demo_is_well_above_chance(train_run, cache_dir: Path, tmp_path: Path) -> None:
@@ -284,3 +292,34 @@ def test_ensemble_pools_an_audio_and_a_text_run_of_the_same_fold(compose_config,
         columns = [c for c in fused.columns if c.startswith("prob_")]
         np.testing.assert_allclose(fused[columns].to_numpy(), (frames[0][columns].to_numpy() + frames[1][columns].to_numpy()) / 2,
                                    atol=1e-6)  # fmt: skip
+
+
+def test_word_embeddings_start_from_the_encoders_token_embeddings(
+    compose_config, cache_dir: Path, tiny_encoder: Path
+) -> None:
+    """data.pretrained: each vocabulary word starts as the mean of its sub-word token embeddings."""
+    from transformers import BertModel, BertTokenizerFast
+
+    from ser.fold import prepare_fold
+    from ser.models.neural import build_datamodule, build_module
+
+    cfg = compose_config([f"paths.cache_dir={cache_dir}", *SMALL, "model=text_cnn",
+                          f"data.pretrained={tiny_encoder}", "model.net.embed_dim=32"])  # fmt: skip
+    dm = build_datamodule(cfg, prepare_fold(cfg))
+    dm.setup("fit")
+    net = build_module(cfg, dm).net
+    tokenizer, table = BertTokenizerFast.from_pretrained(tiny_encoder), BertModel.from_pretrained(tiny_encoder)
+    weights = table.get_input_embeddings().weight.detach()
+    words = dm.vocabulary.words[2:]  # after padding and the unknown word
+    assert len(words) > 20
+    for i, word in enumerate(words, start=2):
+        pieces = tokenizer(word, add_special_tokens=False)["input_ids"] or [tokenizer.unk_token_id]
+        np.testing.assert_allclose(net.embedding.weight[i].detach(), weights[pieces].mean(dim=0), atol=1e-6)
+    unk = dm.vocabulary.index["<unk>"]
+    np.testing.assert_allclose(net.embedding.weight[unk].detach(), weights[tokenizer.unk_token_id], atol=1e-6)
+    assert float(net.embedding.weight[0].abs().sum()) == 0.0  # padding stays zero
+    wrong = compose_config([f"paths.cache_dir={cache_dir}", *SMALL, "model=text_cnn", f"data.pretrained={tiny_encoder}"])
+    dm = build_datamodule(wrong, prepare_fold(wrong))
+    dm.setup("fit")
+    with pytest.raises(ValueError, match="gives 32-value word vectors: set model.net.embed_dim=32"):
+        build_module(wrong, dm)

@@ -139,6 +139,10 @@ class FoldDataModule(L.LightningDataModule):
         """Size arguments the net needs besides `n_classes` (e.g. `input_dim`)."""
         return {}
 
+    def init_net(self, net: torch.nn.Module) -> None:
+        """Set a new net's starting weights from the data where a view offers some (word vectors of
+        a pretrained encoder); called once before training, never when a trained net is loaded."""
+
     def class_counts(self) -> np.ndarray:
         """Training utterances per class."""
         return np.bincount(self.targets[self.fold.split.train], minlength=len(self.classes))

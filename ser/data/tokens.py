@@ -4,6 +4,7 @@ validation and test words that training never saw are the unknown word."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +15,12 @@ from torch.utils.data import Dataset
 
 from ser.config import TokenSettings
 from ser.data.base import FoldDataModule, stack_targets
+from ser.features.sentence_encoder import word_vectors
 from ser.fold import FoldData
 from ser.models.nets.text import PAD_ID
 from ser.vocabulary import UNK, Vocabulary
+
+log = logging.getLogger(__name__)
 
 
 class TokenDataset(Dataset):
@@ -91,6 +95,23 @@ class TokenDataModule(FoldDataModule):
 
     def stats_dict(self) -> dict[str, Any]:
         return {"normalize": "none", "vocabulary": list(self.vocabulary.words) if self.vocabulary else None}
+
+    def init_net(self, net: torch.nn.Module) -> None:
+        """With `pretrained` set: the net's word embeddings start from the encoder's token embeddings."""
+        source = self.settings.pretrained
+        if not source:
+            return
+        table = getattr(net, "embedding", None)
+        if not isinstance(table, torch.nn.Embedding):
+            raise ValueError(f"data.pretrained={source}: the net {type(net).__name__} has no word embedding table")
+        vectors = word_vectors(self.vocabulary.words, source)
+        if vectors.shape[1] != table.embedding_dim:
+            raise ValueError(
+                f"data.pretrained={source} gives {vectors.shape[1]}-value word vectors: set model.net.embed_dim={vectors.shape[1]}"
+            )
+        with torch.no_grad():
+            table.weight.copy_(torch.from_numpy(vectors))
+        log.info("word embeddings of %d words start from %s's token embeddings", len(vectors), source)
 
     def net_inputs(self) -> dict[str, Any]:
         return {"vocab_size": len(self.vocabulary)}

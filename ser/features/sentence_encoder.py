@@ -146,3 +146,22 @@ def embedding_dimension(model: Any) -> int:
         if callable(getter):
             return int(getter())
     return int(model.encode([""], convert_to_numpy=True).shape[1])
+
+
+def word_vectors(words: list[str] | tuple[str, ...], source: str) -> np.ndarray:
+    """`(len(words), D)` float32 starting vectors for a word vocabulary from an encoder's token
+    embeddings: each word's sub-word tokens averaged (the unknown word `<unk>` gets the encoder's
+    unknown token, padding `<pad>` zeros). `source` as `features.encoder`: the package name or a folder."""
+    import torch
+
+    model = load_encoder(encoder_folder(source))
+    tokenizer, table = model.tokenizer, model[0].auto_model.get_input_embeddings().weight.detach()
+    unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+    out = np.zeros((len(words), table.shape[1]), dtype=np.float32)
+    for i, word in enumerate(words):
+        if word == "<pad>":
+            continue
+        ids = [unk_id] if word == "<unk>" else tokenizer(word, add_special_tokens=False)["input_ids"] or [unk_id]
+        with torch.no_grad():
+            out[i] = table[torch.as_tensor(ids)].mean(dim=0).float().numpy()
+    return out

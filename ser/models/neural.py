@@ -69,6 +69,7 @@ def build_module(cfg: DictConfig, dm: FoldDataModule) -> EmotionClassifier:
     """The net of `model.net` (sizes filled in from the data) inside the classifier."""
     net_inputs = dm.net_inputs()
     net = instantiate(cfg.model.net, n_classes=len(dm.classes), **net_inputs)
+    dm.init_net(net)
     return EmotionClassifier(
         net,
         dm.classes,
