@@ -115,6 +115,12 @@ class TrainedModel:
                 f"{self.run_dir} is a text model (features={self.text_config.view}): it reads transcripts, "
                 f"which new audio does not come with; use ser.load(RUN).predict_text([\"what was said\", ...])"
             )
+        if self.config.get("text_features"):
+            raise ValueError(
+                f"{self.run_dir} is an audio+text fusion model (model={self.config.model.name}): it needs each "
+                "clip's transcript too, which predict() does not take; use an audio model's run, or pool an "
+                "audio run and a text run with ensemble.py"
+            )
         items = self._read(inputs, sample_rate)
         speaker_of = self._speakers(items, speakers)
         sr = self.feature_config.sample_rate

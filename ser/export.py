@@ -84,8 +84,9 @@ def neural_model_names() -> list[str]:
         if model.get("family") != "neural":
             continue
         views = [d["override /features"] for d in node.get("defaults", []) if isinstance(d, dict) and "override /features" in d]
-        if views and views[0] not in FEATURE_AXIS:
-            continue  # nets on transcripts (text_cnn, text_lstm): not exported
+        reads_text = any(isinstance(d, dict) and any(str(k).startswith("/features@") for k in d) for d in node.get("defaults", []))
+        if (views and views[0] not in FEATURE_AXIS) or reads_text:
+            continue  # nets on transcripts (text_cnn, text_lstm, fusion_mlp): not exported
         order = list(FEATURE_AXIS).index(views[0]) if views and views[0] in FEATURE_AXIS else len(FEATURE_AXIS)
         found.append((order, str(model.get("name", path.stem))))
     return [name for _, name in sorted(found)]
@@ -257,10 +258,10 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
             f"{run_dir} is a classical (scikit-learn) run; ONNX export covers neural runs "
             f"({', '.join(neural_model_names())}): use ser.load({run_dir}).predict instead"
         )
-    if is_text_view(cfg.features):
+    if is_text_view(cfg.features) or cfg.get("text_features"):
         raise ExportError(
-            f"{run_dir} is a text run (features={cfg.features.view}); ONNX export covers the audio nets "
-            f"({', '.join(neural_model_names())}): use ser.load({run_dir}).predict_text instead"
+            f"{run_dir} reads transcripts (model={cfg.model.name}); ONNX export covers the audio nets "
+            f"({', '.join(neural_model_names())}): use ser.load({run_dir}) in Python instead"
         )
     if importlib.util.find_spec("onnx") is None:  # torch writes the file through it
         raise ExportError("ONNX export needs the onnx package: pip install onnx onnxruntime")

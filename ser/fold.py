@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,26 +45,43 @@ def load_labelled(cfg: DictConfig) -> tuple[pd.DataFrame, list[str]]:
     return labelled, classes
 
 
-def feature_config(cfg: DictConfig) -> dict:
-    """The feature-view config as a plain dict (what the cache key is computed from).
+def feature_config(cfg: DictConfig, key: str = "features") -> dict:
+    """A feature-view config (`features`, or the fusion models' `text_features`) as a plain dict
+    (what the cache key is computed from).
 
     A text view's `device: auto` becomes the device the trainer would use (`embedding_device`):
     sentence embeddings go to the GPU with `trainer=gpu`."""
-    raw: dict = OmegaConf.to_container(cfg.features, resolve=True)  # type: ignore[assignment]
+    raw: dict = OmegaConf.to_container(cfg[key], resolve=True)  # type: ignore[assignment]
     if is_text_view(raw) and raw.get("device", "auto") == "auto":
         trainer = cfg.get("trainer") or {}
         raw["device"] = embedding_device("auto", trainer.get("accelerator"))
     return raw
 
 
+def join_views(parts: list[FeatureSet]) -> FeatureSet:
+    """Early fusion: one vector per utterance, the parts' vectors side by side (utterances that every
+    part has, in the first part's order; what any part skipped is skipped). Each column is later
+    standardised on its own, so neither part's scale dominates."""
+    by_id = [dict(zip(p.ids, p.data, strict=True)) for p in parts]
+    ids = [u for u in parts[0].ids if all(u in d for d in by_id[1:])]
+    data = [np.concatenate([np.asarray(d[u], dtype=np.float32).ravel() for d in by_id]) for u in ids]
+    names = [name for p in parts for name in p.names]
+    skipped = list(dict.fromkeys(item for p in parts for item in p.skipped))
+    return FeatureSet("+".join(p.view for p in parts), ids, data, names, skipped)
+
+
 def extract_features(cfg: DictConfig, labelled: pd.DataFrame) -> tuple[pd.DataFrame, FeatureSet]:
-    """Extract (or load from cache) the configured view; return manifest rows aligned with it."""
-    features = extract_view(
-        labelled,
-        feature_config(cfg),
-        cache_dir=cfg.paths.cache_dir,
-        jobs=int(cfg.get("jobs", -1)),
-    )  # `features.force` (inside the view config) forces recomputation
+    """Extract (or load from cache) the configured view, joined with `text_features` when a fusion
+    model names one; return manifest rows aligned with it."""
+    keys = ["features"] + (["text_features"] if cfg.get("text_features") else [])
+    parts = []
+    for key in keys:
+        view = feature_config(cfg, key)
+        if key == "text_features" and (not is_text_view(view) or view["view"] == "text"):
+            raise ValueError(f"text_features must be a vector text view (text_embedding), not {view['view']}")
+        parts.append(extract_view(labelled, view, cache_dir=cfg.paths.cache_dir, jobs=int(cfg.get("jobs", -1))))
+    # `features.force` (inside the view config) forces recomputation
+    features = parts[0] if len(parts) == 1 else join_views(parts)
     if features.skipped:
         log.warning("%d utterances skipped by feature extraction, e.g. %s", len(features.skipped), features.skipped[0])
     by_id = labelled.set_index("utterance_id", drop=False)

@@ -15,7 +15,7 @@ from ser.models import FAMILIES
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRIMARY = sorted(p.stem for p in CONF.glob("*.yaml"))
 GROUPS = sorted((str(p.parent.relative_to(CONF)), p.stem) for p in CONF.rglob("*.yaml") if p.parent != CONF)
-NEURAL_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm", "text_cnn", "text_lstm"]
+NEURAL_MODELS = ["cnn", "resnet18", "resnet34", "dnn", "lstm", "text_cnn", "text_lstm", "fusion_mlp"]
 HAS_OPTUNA = importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
 
 
@@ -54,6 +54,7 @@ def test_neural_model_configs_pick_their_view_and_build(compose_config, model: s
         "lstm": "sequence",
         "text_cnn": "text",
         "text_lstm": "text",
+        "fusion_mlp": "acoustic",  # + text_features: sentence embeddings
     }
     assert cfg.features.view == views[model]
     assert cfg.model.family == "neural" and cfg.data._target_.startswith("ser.data.")

@@ -196,7 +196,7 @@ def test_text_models_train_write_artifacts_reevaluate_and_predict_text(
     if model in ("text_cnn", "text_lstm"):
         from ser.export import ExportError, export_run
 
-        with pytest.raises(ExportError, match="is a text run .*use ser.load.*predict_text instead"):
+        with pytest.raises(ExportError, match="reads transcripts .*ONNX export covers the audio nets"):
             export_run(run)
 
 
@@ -323,3 +323,40 @@ def test_word_embeddings_start_from_the_encoders_token_embeddings(
     dm.setup("fit")
     with pytest.raises(ValueError, match="gives 32-value word vectors: set model.net.embed_dim=32"):
         build_module(wrong, dm)
+
+
+# ------------------------------------------------------------------ early fusion
+
+
+def test_join_views_puts_each_utterances_vectors_side_by_side() -> None:
+    from ser.features import FeatureSet
+    from ser.fold import join_views
+
+    audio = FeatureSet("acoustic", ["a", "b", "c"], [np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([5.0, 6.0])],
+                       ["f0_mean", "rms_mean"], skipped=[("d", "unreadable")])  # fmt: skip
+    text = FeatureSet("text_embedding", ["c", "a"], [np.array([0.5]), np.array([0.7])], ["emb0"], skipped=[("b", NO_TRANSCRIPT)])
+    joined = join_views([audio, text])
+    assert joined.view == "acoustic+text_embedding" and joined.names == ["f0_mean", "rms_mean", "emb0"]
+    assert joined.ids == ["a", "c"]  # b has no transcript: left out, as it is in the text view
+    np.testing.assert_allclose(np.stack(joined.data), [[1.0, 2.0, 0.7], [5.0, 6.0, 0.5]])
+    assert joined.skipped == [("d", "unreadable"), ("b", NO_TRANSCRIPT)]
+
+
+def test_fusion_mlp_trains_on_audio_and_text_and_refuses_audio_alone(
+    train_run, cache_dir: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    import ser
+    from ser.evaluate import reevaluate
+
+    run = tmp_path / "run"
+    metrics = train_run([f"paths.cache_dir={cache_dir}", *SMALL, "model=fusion_mlp", f"text_features.encoder={tiny_encoder}",
+                         "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], run)  # fmt: skip
+    assert metrics["model"] == "fusion_mlp" and 0.0 <= metrics["test/ua"] <= 1.0
+    loaded = ser.load(run, threads=1)
+    # the net reads the acoustic functionals and the 32 values of the tiny encoder's embeddings
+    from ser.features import feature_names
+
+    assert loaded.model.module.hparams.net_inputs["input_dim"] == len(feature_names(loaded.feature_config)) + 32
+    assert reevaluate(run, tmp_path / "eval", threads=1)["matches_training"]
+    with pytest.raises(ValueError, match="is an audio\\+text fusion model"):
+        loaded.predict(np.zeros(16000, np.float32), sample_rate=16000)
