@@ -117,6 +117,13 @@ def test_experiments_override_model_and_optimizer(compose_config, experiment: st
         assert cfg.model.name == "resnet34" and cfg.optim._target_ == "torch.optim.SGD"
         assert cfg.split.method == "loso" and cfg.callbacks.finetune.unfreeze == ["layer4"]
         assert cfg.features.view == "logmel"
+    if experiment == "notebook_multimodal":
+        params = compose_config([f"experiment={experiment}"], keep_hydra=True).hydra.sweeper.params
+        members = str(params.model).split(",")
+        views = {m: compose_config([f"experiment={experiment}", f"model={m}"]).features.view for m in members}
+        # the original plan: ResNet34 on spectrograms, the ML ensemble on functionals, a text model
+        assert views == {"resnet34": "logmel", "ml_ensemble": "acoustic", "text_tfidf_svm": "text"}
+        assert str(params["split.fold"]) == "range(1,6)"
 
 
 @pytest.mark.parametrize(
