@@ -360,3 +360,25 @@ def test_fusion_mlp_trains_on_audio_and_text_and_refuses_audio_alone(
     assert reevaluate(run, tmp_path / "eval", threads=1)["matches_training"]
     with pytest.raises(ValueError, match="is an audio\\+text fusion model"):
         loaded.predict(np.zeros(16000, np.float32), sample_rate=16000)
+
+
+@pytest.mark.slow
+def test_late_fusion_of_audio_and_text_beats_the_weaker_and_reaches_the_stronger(
+    compose_config, train_run, tmp_path: Path
+) -> None:
+    """The demo, 5 LOSO folds: the mean of the dnn's and the calibrated text SVM's probabilities."""
+    from ser.cv import cv_summary
+    from ser.ensemble import run_ensemble
+
+    cache = tmp_path / "cache"
+    runs: dict[str, list[Path]] = {"dnn": [], "text_tfidf_svm": []}
+    for model, dirs in runs.items():
+        for fold in range(1, 6):
+            dirs.append(tmp_path / "sweep" / f"{model}_fold{fold}")
+            train_run([f"paths.cache_dir={cache}", "jobs=1", f"model={model}", f"split.fold={fold}",
+                       "trainer.enable_progress_bar=false"], dirs[-1])  # fmt: skip
+    audio, text = (cv_summary(dirs)["test/ua_mean"] for dirs in runs.values())
+    cfg = compose_config([f"runs=[{tmp_path / 'sweep'}]", "method=mean"], config_name="ensemble", out_dir=tmp_path / "ens")
+    fused = run_ensemble(cfg)["test/ua_mean"]
+    assert text < audio  # text is the weaker modality on the demo
+    assert fused > text and fused >= audio, (audio, text, fused)
