@@ -92,14 +92,17 @@ def user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
     return wrapper
 
 
-# What Hydra writes into a run (and sweep) folder before the job does anything.
-_HYDRA_OWN = (".hydra", "multirun.yaml")
+# What Hydra writes into a run (and sweep) folder before the job does anything, and what the loggers
+# write as soon as they record the config (CSV's hparams.yaml, TensorBoard's first event file).
+_BOOKKEEPING = (".hydra", "multirun.yaml", "hparams.yaml")
 
 
 def _holds_results(folder: Path) -> bool:
-    """Whether `folder` holds any file besides Hydra's own (.hydra/, multirun.yaml, *.log)."""
+    """Whether `folder` holds any file besides Hydra's and the loggers' bookkeeping (.hydra/,
+    multirun.yaml, *.log, hparams.yaml, events.out.tfevents.*)."""
     for item in folder.iterdir():
-        if item.name in _HYDRA_OWN or (item.is_file() and item.suffix == ".log"):
+        bookkeeping = item.name in _BOOKKEEPING or item.name.startswith("events.out.tfevents.")
+        if bookkeeping or (item.is_file() and item.suffix == ".log"):
             continue
         if item.is_file() or _holds_results(item):
             return True

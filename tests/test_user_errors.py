@@ -85,3 +85,12 @@ def test_a_failed_run_keeps_the_folders_of_other_runs(tmp_path: Path) -> None:
     proc = call(["train.py", "corpus=emodb"], tmp_path)
     assert_one_line_error(proc, "corpus.root")
     assert [p.name for p in (tmp_path / "outputs" / "train").iterdir()] == [other.name]
+
+
+def test_a_run_that_fails_after_the_loggers_started_leaves_no_folder(tmp_path: Path, tmp_path_factory) -> None:
+    """The CSV logger has written its hparams.yaml when a missing word-vector source stops training."""
+    cache = tmp_path_factory.mktemp("cache")
+    proc = call(["train.py", "model=text_cnn", "data.pretrained=no/such/encoder", f"paths.cache_dir={cache}",
+                 "corpus.utterances_per_speaker=12", "jobs=1"], tmp_path)  # fmt: skip
+    assert_one_line_error(proc, "data.pretrained=no/such/encoder: no such folder")
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from ser.config import TokenSettings
 from ser.data.base import FoldDataModule, stack_targets
-from ser.features.sentence_encoder import word_vectors
+from ser.features.sentence_encoder import EncoderError, word_vectors
 from ser.fold import FoldData
 from ser.models.nets.text import PAD_ID
 from ser.vocabulary import UNK, Vocabulary
@@ -104,7 +104,10 @@ class TokenDataModule(FoldDataModule):
         table = getattr(net, "embedding", None)
         if not isinstance(table, torch.nn.Embedding):
             raise ValueError(f"data.pretrained={source}: the net {type(net).__name__} has no word embedding table")
-        vectors = word_vectors(self.vocabulary.words, source)
+        try:
+            vectors = word_vectors(self.vocabulary.words, source)
+        except EncoderError as err:  # its message names features.encoder, the text view's setting
+            raise EncoderError(str(err).replace("features.encoder", "data.pretrained").replace("leave the default", "use")) from None
         if vectors.shape[1] != table.embedding_dim:
             raise ValueError(
                 f"data.pretrained={source} gives {vectors.shape[1]}-value word vectors: set model.net.embed_dim={vectors.shape[1]}"
