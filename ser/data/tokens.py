@@ -61,14 +61,8 @@ class TokenDataModule(FoldDataModule):
     view = "text"
     settings_type = TokenSettings
 
-    def __init__(
-        self,
-        fold: FoldData,
-        stats: Mapping[str, Any] | None = None,
-        speaker_stats: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(fold, stats, speaker_stats, **settings)
+    def __init__(self, fold: FoldData, stats: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(fold, stats, **kwargs)
         if self.fold.features.view != "text":
             raise ValueError(
                 f"data=tokens needs the text view (features=text), not {self.fold.features.view}: "
