@@ -70,6 +70,11 @@ def window_starts(duration: float, window_s: float, hop_s: float) -> tuple[list[
     return starts, window_s
 
 
+def each_alone(speakers: Any) -> bool:
+    """Whether `speakers=` makes every input its own speaker (`none`, the default)."""
+    return speakers is None or (isinstance(speakers, str) and speakers == "none")
+
+
 @dataclass
 class _Input:
     """One input of a `predict` call: its name in the output, its wave, or why it was skipped."""
@@ -136,11 +141,15 @@ class TrainedModel:
                 owner.append(k)
                 window_speakers.append(speaker_of[k])
         probs = self._probabilities(ids, waves, window_speakers, items, speaker_of, min_speaker_seconds, owner)
+        windows_of: dict[int, list[int]] = {}  # input -> its windows that have probabilities
+        for i, k in enumerate(owner):
+            if i in probs:
+                windows_of.setdefault(k, []).append(i)
         # with speakers="none" every input stands alone: its internal group id means nothing to a user
-        alone = speakers is None or (isinstance(speakers, str) and speakers == "none")
+        alone = each_alone(speakers)
         rows = []
         for k, item in enumerate(items):
-            mine = [i for i, o in enumerate(owner) if o == k and i in probs]
+            mine = windows_of.get(k, [])
             row: dict[str, Any] = {"input": item.name, "speaker": "" if alone else speaker_of[k], "windows": len(mine)}
             error = item.error or ("" if mine else "no features could be computed")
             mean = np.mean([probs[i] for i in mine], axis=0) if mine else np.full(len(self.classes), np.nan)
@@ -212,7 +221,7 @@ class TrainedModel:
 
     def _speakers(self, items: list[_Input], speakers: Any) -> list[str]:
         """The speaker id of every input, from the `speakers=` setting."""
-        if speakers is None or (isinstance(speakers, str) and speakers == "none"):
+        if each_alone(speakers):
             return [f"input{k}:{it.name}" for k, it in enumerate(items)]
         if isinstance(speakers, str) and speakers == "single":
             return ["speaker"] * len(items)

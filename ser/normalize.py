@@ -114,7 +114,6 @@ def standardize_by_speaker(
     return result
 
 
-
 def pooled_stats(stats: dict[str, tuple[np.ndarray, np.ndarray]], speakers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """One (mean, std) standing for a typical speaker: the mean of the speakers' means and the root
     mean square of their standard deviations (the within-speaker spread the model was trained on)."""
@@ -142,9 +141,5 @@ def stats_with_fallback(
     """
     speakers = np.asarray(speakers).astype(str)
     short = sorted(s for s in set(speakers) if seconds.get(s, 0.0) < min_seconds)
-    long_rows = np.flatnonzero(~np.isin(speakers, short))
-    if isinstance(data, np.ndarray) and data.ndim == 2:
-        own = speaker_stats(data[long_rows], speakers[long_rows]) if len(long_rows) else {}
-    else:
-        own = speaker_stats([data[i] for i in long_rows], speakers[long_rows], feature_axis) if len(long_rows) else {}
-    return {**own, **{s: fallback for s in short}}, short
+    # the short speakers' own statistics are computed too (they are small) and replaced by the fallback
+    return {**speaker_stats(data, speakers, feature_axis), **{s: fallback for s in short}}, short

@@ -43,9 +43,7 @@ class FeatureSet:
         """All utterances stacked: (N, D) for acoustic and text_embedding, (N, chunks, D) for pooled
         sequences; for the text view the (N,) column of transcripts (an object array of str)."""
         if self.is_text:
-            column = np.empty(len(self.data), dtype=object)
-            column[:] = list(self.data)
-            return column
+            return text_column(self.data)
         if not self.data:
             return np.zeros((0, len(self.names)), dtype=np.float32)
         return np.stack(self.data)
@@ -68,6 +66,13 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def text_column(texts: Any) -> np.ndarray:
+    """Transcripts as the `(N,)` object array of str that the text pipelines take."""
+    column = np.empty(len(texts), dtype=object)
+    column[:] = [str(t) for t in texts]
+    return column
 
 
 # Views stored one row per utterance, read back as a (D,) vector each.

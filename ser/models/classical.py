@@ -58,6 +58,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from ser.features import FeatureSet
+from ser.features.store import text_column
 from ser.fold import FoldData
 from ser.metrics import classification_metrics
 from ser.models.family import ModelFamily
@@ -174,13 +175,6 @@ def preprocessor() -> Pipeline:
     )
 
 
-def text_column(texts: Any) -> np.ndarray:
-    """Transcripts as the `(N,)` object array of str that the text pipelines take."""
-    column = np.empty(len(texts), dtype=object)
-    column[:] = [str(t) for t in texts]
-    return column
-
-
 def input_stage(model_cfg: DictConfig | dict, inputs: str) -> Pipeline:
     """The unfitted stage in front of the estimator: `preprocessor()` for vector inputs, the model's
     `vectorizer` (a `_target_` node) for text; one-line errors when a model and a view do not fit."""
@@ -280,7 +274,7 @@ def model_inputs(feats: FeatureSet) -> tuple[np.ndarray, str]:
     fixed-length view, the `(N,)` column of cleaned transcripts (`text`) for the text view; a clear
     error for views of variable-size arrays."""
     if feats.is_text:
-        return text_column(feats.data), "text"
+        return feats.matrix(), "text"
     if len(feats.data) and np.asarray(feats.data[0]).ndim != 1:
         raise ValueError(
             f"model.family=classical needs a fixed-length view (features=acoustic, text_embedding or text); this view "
