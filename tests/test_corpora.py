@@ -76,6 +76,13 @@ def test_manifest_reads_relative_paths_and_fills_optional_columns(csv_corpus: Pa
     assert list(df["group"]) == ["s1", "s2", "s1"]
 
 
+def test_manifest_keeps_the_optional_columns_it_is_given(csv_corpus: Path) -> None:
+    csv_corpus.write_text("path,label,speaker,partition,corpus\naudio/a.wav,ang,s1,train,x\naudio/c.wav,neu,s2,test,x\n")
+    df = manifest.read(csv_corpus)
+    assert list(df.columns) == MANIFEST_COLUMNS + ["corpus", "partition"]
+    assert list(df["partition"]) == ["train", "test"] and set(df["corpus"]) == {"x"}
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -8,9 +8,9 @@ import pandas as pd
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from ser.corpora.manifest_schema import MANIFEST_COLUMNS, check_manifest, make_manifest, skipped_counts
+from ser.corpora.manifest_schema import MANIFEST_COLUMNS, OPTIONAL_COLUMNS, check_manifest, make_manifest, skipped_counts
 
-__all__ = ["MANIFEST_COLUMNS", "check_manifest", "load_corpus", "make_manifest", "skipped_counts"]
+__all__ = ["MANIFEST_COLUMNS", "OPTIONAL_COLUMNS", "check_manifest", "load_corpus", "make_manifest", "skipped_counts"]
 
 # Keys of a corpus config that describe it rather than being arguments of its reader.
 _DESCRIPTIVE_KEYS = {"_target_", "name"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser.audio import AudioError, TruncatedAudioError, audio_duration
-from ser.corpora.manifest_schema import MANIFEST_COLUMNS, make_manifest
+from ser.corpora.manifest_schema import MANIFEST_COLUMNS, OPTIONAL_COLUMNS, make_manifest
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def read(path: str | Path, on_error: str = "skip") -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"manifest {csv} lacks required column(s) {', '.join(missing)}: columns are {list(table.columns)}")
-    unknown = [c for c in table.columns if c not in MANIFEST_COLUMNS]
+    unknown = [c for c in table.columns if c not in MANIFEST_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        raise ValueError(f"manifest {csv} has unknown column(s) {', '.join(unknown)}: allowed are {MANIFEST_COLUMNS}")
+        raise ValueError(f"manifest {csv} has unknown column(s) {', '.join(unknown)}: allowed are {MANIFEST_COLUMNS + OPTIONAL_COLUMNS}")
 
     # First the CSV itself, whole: its mistakes are the same whatever state the audio files are in.
     rows: list[tuple[int, dict]] = []  # (CSV line, row)
@@ -93,6 +93,7 @@ def read(path: str | Path, on_error: str = "skip") -> pd.DataFrame:
             arousal=rec.get("arousal") or None,
             dominance=rec.get("dominance") or None,
         )
+        row.update({col: str(rec[col]).strip() for col in OPTIONAL_COLUMNS if col in rec})
         rows.append((line, row))
     if not rows:
         raise ValueError(f"manifest {csv} has no rows")

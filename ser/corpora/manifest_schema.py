@@ -27,14 +27,24 @@ MANIFEST_COLUMNS: list[str] = [
     "dominance",
 ]
 
+# Columns a reader adds where its corpus has them (kept after the contract's columns, as str):
+# `corpus` (the corpus name, set by corpus=multi), `partition` (an official split: train / val / test,
+# read by split=predefined), `intensity` (the acted intensity level, e.g. RAVDESS normal / strong).
+OPTIONAL_COLUMNS: list[str] = ["corpus", "partition", "intensity"]
+
 _STRING_COLUMNS = ["utterance_id", "path", "speaker", "group", "gender", "label", "transcript"]
 _FLOAT_COLUMNS = ["offset", "duration", "valence", "arousal", "dominance"]
 
 
 def make_manifest(rows: list[dict], skipped: list[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Build a manifest from row dicts, filling optional columns and fixing dtypes and order."""
-    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    for col in _STRING_COLUMNS:
+    """Build a manifest from row dicts, filling missing values and fixing dtypes and order.
+
+    Keys of `OPTIONAL_COLUMNS` that any row has become columns (empty where a row lacks them).
+    """
+    present = {key for row in rows for key in row}
+    optional = [c for c in OPTIONAL_COLUMNS if c in present]
+    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS + optional)
+    for col in _STRING_COLUMNS + optional:
         df[col] = df[col].fillna("").astype(str)
     for col in _FLOAT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
