@@ -111,9 +111,12 @@ def write_figures(analysis: Analysis, out: Path) -> list[Path]:
     ))  # fmt: skip
     # a speaker's gender next to the id, where the corpus records it
     speakers = a.manifest["speaker"].astype(str)
-    genders = a.manifest.groupby(speakers)["gender"].agg(lambda g: "/".join(sorted(set(g) - {""})))
+    genders = a.manifest.groupby(speakers)["gender"].agg(
+        lambda g: "/".join(sorted({v for v in g if isinstance(v, str) and v}))
+    )
+    notes = {spk: g for spk, g in genders.items() if g and not spk.endswith(g)}  # Ses01_F says it already
     title = f"Utterances per class and speaker ({where})"
-    paths.append(plot_counts(a.counts, out / "class_speaker_counts.png", title, notes=genders.to_dict()))
+    paths.append(plot_counts(a.counts, out / "class_speaker_counts.png", title, notes=notes))
     return paths
 
 
