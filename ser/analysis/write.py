@@ -75,13 +75,10 @@ def analyse(cfg: DictConfig) -> Analysis:
     if functionals.is_text or not functionals.data or np.asarray(functionals.data[0]).ndim != 1:
         raise ValueError(NOT_VECTOR.format(view=functionals.view))
     frame_cfg = frame_view_config(feature_config(cfg))
-    log.info(
-        "frame-level descriptors for the prosodic measures: sequence view, hop %s ms",
-        frame_cfg.get("hop_ms", 10),
-    )
+    hop_s = float(frame_cfg.get("hop_ms", FeatureConfig.hop_ms)) / 1000
+    log.info("frame-level descriptors for the prosodic measures: sequence view, hop %g ms", hop_s * 1000)
     # on the labelled corpus, as train.py extracts it: the same cache as the sequence view's runs
     frames = extract_view(labelled, frame_cfg, cache_dir=cfg.paths.cache_dir, jobs=int(cfg.get("jobs", -1)))
-    hop_s = float(frame_cfg.get("hop_ms", FeatureConfig.hop_ms)) / 1000
     log.info(
         "per-utterance measures: duration, F0, level, speaking-rate proxies (%d utterances)", len(manifest)
     )
