@@ -6,11 +6,12 @@ import pandas as pd
 
 from ser.corpora.iemocap import SUBSET_DROP_PREFIX
 from ser.corpora.manifest_schema import skipped_counts
+from ser.corpora.msp_podcast import NOT_CHOSEN_PREFIX
 from ser.labels import LABEL_DROP_PREFIX
 
-# Rows left out by a choice (a label set, a corpus subset), not by bad input: counted, never listed
-# one by one (thousands of them on IEMOCAP).
-CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX)
+# Rows left out by a choice (a label set, a corpus subset, MSP-Podcast's test set), not by bad input:
+# counted, never listed one by one (thousands of them on IEMOCAP).
+CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX, NOT_CHOSEN_PREFIX)
 
 
 def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, label_set: str) -> str:
