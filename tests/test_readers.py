@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ser.corpora import crema_d, load_corpus, msp_improv, msp_podcast, ravdess, savee, tess
 from ser.corpora import audformat as audformat_reader
+from ser.corpora import crema_d, load_corpus, msp_improv, msp_podcast, ravdess, savee, tess
 from ser.corpora.__main__ import main as report_main
 from ser.corpora.manifest_schema import MANIFEST_COLUMNS
 
@@ -399,6 +399,9 @@ def audformat_db(root: Path, speakers: bool = True, segmented: bool = False, spl
         db["emotion"] = audformat.Table(index)
         db["emotion"]["emotion"] = audformat.Column(scheme_id="emotion")
         db["emotion"]["emotion"].set([lab for lab in labels for _ in (0, 1)])
+        if not speakers:  # the speaker in the segmented table itself, each segment its own
+            db["emotion"]["talker"] = audformat.Column()
+            db["emotion"]["talker"].set([f"{f.split('/')[1]}{part}" for f in files for part in "ab"])
     elif splits:
         db.splits["train"] = audformat.Split("train")
         db.splits["test"] = audformat.Split("test")
@@ -438,6 +441,17 @@ def test_audformat_segments_become_offset_and_duration(tmp_path: Path) -> None:
     first, second = df.loc["audio/s1/00@0-0.3"], df.loc["audio/s1/00@0.3-0.6"]
     assert (first["offset"], first["duration"]) == pytest.approx((0.0, 0.3))
     assert (second["offset"], second["duration"]) == pytest.approx((0.3, 0.3))  # an end of NaT: to the end
+    assert (first["speaker"], first["gender"]) == ("tinydb_s1", "F")
+
+
+def test_audformat_speaker_column_of_a_segmented_table(tmp_path: Path) -> None:
+    root = audformat_db(tmp_path / "db", speakers=False, segmented=True)
+    df = audformat_reader.read(root, speaker="talker").set_index("utterance_id")
+    assert df.loc["audio/s2/01@0-0.3", "speaker"] == "tinydb_s2a" and df.loc["audio/s2/01@0.3-0.6", "speaker"] == "tinydb_s2b"
+    assert df["speaker"].nunique() == 4
+    with pytest.raises(ValueError) as err:
+        audformat_reader.read(root, speaker="spk")
+    one_line_error(err, "corpus.speaker=spk: neither the label table(s) nor a filewise table of", "has that column")
 
 
 def test_audformat_split_tables_give_the_partition(tmp_path: Path) -> None:
@@ -498,3 +512,21 @@ def test_unset_root_of_each_corpus_is_one_line(compose_config, corpus: str) -> N
     cfg = compose_config([f"corpus={corpus}"], config_name="data_report")
     with pytest.raises(ValueError, match=rf"^corpus={corpus} needs corpus.root=PATH on the command line$"):
         load_corpus(cfg.corpus)
+
+
+def test_audformat_files_of_one_folder_without_speakers_are_one_speaker(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import audformat
+
+    db = audformat.Database("flat")
+    files = [f"wav/{n}.wav" for n in range(3)]
+    for f in files:
+        write_wav(tmp_path / f)
+    db.schemes["emotion"] = audformat.Scheme(labels=["anger", "neutral"])
+    db["emotion"] = audformat.Table(audformat.filewise_index(files))
+    db["emotion"]["emotion"] = audformat.Column(scheme_id="emotion")
+    db["emotion"]["emotion"].set(["anger", "neutral", "anger"])
+    db.save(str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="ser.corpora.audformat"):
+        df = audformat_reader.read(tmp_path)
+    assert set(df["speaker"]) == {"flat"} and len(df) == 3
+    assert "the whole database is one speaker; use split=random" in caplog.text

@@ -57,14 +57,32 @@ def load_database(root: Path) -> audformat.Database:
         raise ValueError(f"audformat database {root} does not load: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
-def _file_series(db: audformat.Database, tables: Sequence[str], column: str) -> pd.Series | None:
-    """Column `column` of the first filewise table (the label tables first) having it, by file."""
-    candidates = [*tables, *(t for t in db.tables if t not in tables)]
-    for table_id in candidates:
-        table = db[table_id]
-        if column in table.columns and table.is_filewise:
-            return table.get()[column]
+def _row_values(db: audformat.Database, tables: Sequence[str], data: pd.DataFrame, column: str) -> list | None:
+    """Values of `column` for each row of `data`: from the label table(s) when they have it, else by
+    file from the first other filewise table that has it; None when no table has it."""
+    if column in data.columns:
+        return data[column].tolist()
+    for table_id in db.tables:
+        if table_id not in tables and db[table_id].is_filewise and column in db[table_id].columns:
+            by_file = db[table_id].get()[column]
+            return [by_file.get(f) for f in data.index.get_level_values("file")]
     return None
+
+
+def _first_column(
+    db: audformat.Database, tables: Sequence[str], data: pd.DataFrame, columns: Sequence[str | None]
+) -> tuple[str | None, list | None]:
+    """(name, per-row values) of the first of `columns` that some table has; (None, None) if none."""
+    for column in columns:
+        values = _row_values(db, tables, data, column) if column else None
+        if values is not None:
+            return column, values
+    return None, None
+
+
+def _scheme_of(db: audformat.Database, column: str) -> str | None:
+    """The scheme of the first column named `column`."""
+    return next((db[t].columns[column].scheme_id for t in db.tables if column in db[t].columns), None)
 
 
 def _column_by_scheme(db: audformat.Database, tables: Sequence[str], scheme_id: str) -> str | None:
@@ -127,18 +145,14 @@ def read(
     data = pd.concat(frames)
     partitioned = len(tables) > 1 and (data["_partition"] != "").all()
 
-    speaker_col = speaker or ("speaker" if _file_series(db, tables, "speaker") is not None else None)
-    speaker_col = speaker_col or _column_by_scheme(db, tables, "speaker")
-    speakers = _file_series(db, tables, speaker_col) if speaker_col else None
+    speaker_col, speakers = _first_column(db, tables, data, [speaker] if speaker else ["speaker", _column_by_scheme(db, tables, "speaker")])
     if speaker and speakers is None:
-        raise ValueError(f"corpus.speaker={speaker}: no filewise table of {root} has that column")
-    gender_col = gender or next((g for g in GENDER_NAMES if _file_series(db, tables, g) is not None), None)
-    genders = _file_series(db, tables, gender_col) if gender_col else None
+        raise ValueError(f"corpus.speaker={speaker}: neither the label table(s) nor a filewise table of {root} has that column")
+    _, genders = _first_column(db, tables, data, [gender] if gender else list(GENDER_NAMES))
     if gender and genders is None:
-        raise ValueError(f"corpus.gender={gender}: no filewise table of {root} has that column")
-    speaker_info = {}
-    if speakers is not None:
-        speaker_info = _scheme_properties(db, db[_table_of(db, tables, speaker_col)].columns[speaker_col].scheme_id)
+        raise ValueError(f"corpus.gender={gender}: neither the label table(s) nor a filewise table of {root} has that column")
+    # the speaker scheme's labels may carry each speaker's gender ({spk: {gender: female}})
+    speaker_info = _scheme_properties(db, _scheme_of(db, speaker_col)) if speaker_col else {}
     dims = {"arousal": arousal, "valence": valence, "dominance": dominance}
     for dim, col in dims.items():
         if col and col not in data.columns:
@@ -155,7 +169,7 @@ def read(
     rows: list[dict] = []
     skipped: list[tuple[str, str]] = []
     lengths: dict[Path, float] = {}
-    for (file, start, end), rec in zip(data.index, data.to_dict("records"), strict=True):
+    for i, ((file, start, end), rec) in enumerate(zip(data.index, data.to_dict("records"), strict=True)):
         raw = rec[column]
         whole = start == pd.Timedelta(0) and pd.isna(end)
         item = file if whole else f"{file} [{start.total_seconds():g}-{'' if pd.isna(end) else f'{end.total_seconds():g}'}]"
@@ -174,18 +188,19 @@ def read(
         label = str(raw).strip()
         if short_labels:
             label = SHORT_NAMES.get(label.lower(), label)
-        spk = _speaker_of(file, speakers, folders, db.name)
-        sex = _gender(genders.get(file)) if genders is not None else ""
-        if not sex and spk in speaker_info:
-            sex = next((_gender(speaker_info[spk].get(g)) for g in GENDER_NAMES if g in speaker_info[spk]), "")
+        raw_spk = _speaker_of(file, speakers[i] if speakers is not None else None, speakers is not None, folders)
+        spk = f"{db.name}_{raw_spk}" if raw_spk else db.name
+        sex = _gender(genders[i]) if genders is not None else ""
+        if not sex and raw_spk in speaker_info:
+            sex = next((_gender(speaker_info[raw_spk].get(g)) for g in GENDER_NAMES if g in speaker_info[raw_spk]), "")
         stem = str(Path(file).with_suffix("")).replace("\\", "/")
         row = dict(
             utterance_id=stem if whole else f"{stem}@{offset:g}-{offset + duration:g}",
             path=str(path.resolve()),
             offset=offset,
             duration=duration,
-            speaker=f"{db.name}_{spk}",
-            group=f"{db.name}_{spk}",
+            speaker=spk,
+            group=spk,
             gender=sex,
             label=label,
             transcript="",
@@ -203,20 +218,14 @@ def read(
     return df
 
 
-def _table_of(db: audformat.Database, tables: Sequence[str], column: str) -> str:
-    """The id of the first filewise table (label tables first) with `column`."""
-    return next(t for t in [*tables, *db.tables] if column in db[t].columns and db[t].is_filewise)
-
-
-def _speaker_of(file: str, speakers: pd.Series | None, folders: set[str], fallback: str) -> str:
-    if speakers is not None:
-        value = speakers.get(file)
-        if value is not None and value == value and str(value).strip():
-            return str(value).strip()
-        return "unknown"
+def _speaker_of(file: str, value: object, known: bool, folders: set[str]) -> str:
+    """The speaker of a row: its column's value (`unknown` where empty), else the file's parent
+    folder when the files lie in several, else "" (one speaker: the database)."""
+    if known:
+        return str(value).strip() if value is not None and value == value and str(value).strip() else "unknown"
     if len(folders) > 1:
         return str(Path(file).parent).replace("\\", "/")
-    return fallback
+    return ""
 
 
 def _number(value: object) -> float:
