@@ -530,3 +530,17 @@ def test_audformat_files_of_one_folder_without_speakers_are_one_speaker(tmp_path
         df = audformat_reader.read(tmp_path)
     assert set(df["speaker"]) == {"flat"} and len(df) == 3
     assert "the whole database is one speaker; use split=random" in caplog.text
+
+
+def test_data_report_of_a_corpus_with_many_groups_gives_class_totals() -> None:
+    """MSP-Podcast has over a thousand speakers: a column each would be unreadable."""
+    from ser.corpora.report import MAX_GROUP_COLUMNS, data_report
+
+    n = MAX_GROUP_COLUMNS + 1
+    labelled = pd.DataFrame({"class_name": ["ang", "neu", "neu"] * n, "group": [f"s{i}" for i in range(3 * n)],
+                             "speaker": [f"s{i}" for i in range(3 * n)], "duration": 1.0, "transcript": ""})  # fmt: skip
+    lines = data_report(labelled, ["neu", "ang"], "msp_podcast", "all").splitlines()
+    assert [line.split() for line in lines[5:8]] == [["neu", str(2 * n)], ["ang", str(n)], ["total", str(3 * n)]]
+    assert f"({3 * n} groups: counts per group left out)" in lines
+    few = data_report(labelled.iloc[:6], ["neu", "ang"], "msp_podcast", "all").splitlines()
+    assert few[3].split()[:3] == ["group", "s0", "s1"] and few[3].split()[-1] == "total"
