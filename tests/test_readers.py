@@ -544,3 +544,17 @@ def test_data_report_of_a_corpus_with_many_groups_gives_class_totals() -> None:
     assert f"({3 * n} groups: counts per group left out)" in lines
     few = data_report(labelled.iloc[:6], ["neu", "ang"], "msp_podcast", "all").splitlines()
     assert few[3].split()[:3] == ["group", "s0", "s1"] and few[3].split()[-1] == "total"
+
+
+@pytest.mark.parametrize(
+    ("corpus", "holds"),
+    [("ravdess", "Actor_01..Actor_24"), ("crema_d", "AudioWAV/"), ("msp_podcast", "Labels/labels_consensus.csv"),
+     ("msp_improv", "Evaluation.txt"), ("tess", "OAF_*/"), ("savee", "AudioData/"), ("audformat", "db.yaml")],
+)  # fmt: skip
+def test_data_report_on_a_wrong_root_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, corpus: str, holds: str) -> None:
+    assert report_main([f"corpus={corpus}", f"corpus.root={tmp_path / 'wrong'}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err
+    assert f"{tmp_path / 'wrong'} does not exist: set corpus.root to the folder holding" in lines[0] and holds in lines[0]

@@ -3,6 +3,7 @@ and no empty output folder."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def call(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """Run an entry point (`train.py ...` or `-m module ...`) from `cwd` as a user would."""
     command = [sys.executable, *(args if args[0] == "-m" else [str(ROOT / args[0]), *args[1:]])]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    # `-m ser...` from another folder imports this checkout's `ser`, not whichever one is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
