@@ -42,10 +42,10 @@ GENDERS = {"female": "F", "male": "M"}
 NOT_CHOSEN_PREFIX = "not chosen: "
 
 
-def _score(value: str) -> float:
+def _score(value: str | None) -> float:
     try:
-        number = float(value)
-    except ValueError:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # empty, or a short row (None)
         return math.nan
     return number if math.isfinite(number) else math.nan
 
