@@ -558,3 +558,41 @@ def test_data_report_on_a_wrong_root_is_one_line(tmp_path: Path, capsys: pytest.
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err
     assert f"{tmp_path / 'wrong'} does not exist: set corpus.root to the folder holding" in lines[0] and holds in lines[0]
+
+
+EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
+LONG_NAMES = {"ang": "anger", "bor": "boredom", "dis": "disgust", "fea": "fear", "hap": "happiness", "neu": "neutral", "sad": "sadness"}
+
+
+@pytest.mark.skipif(not (EMODB / "wav").is_dir(), reason=f"EmoDB not found at {EMODB}")
+def test_emodb_as_an_audformat_database_reads_like_the_emodb_reader(tmp_path: Path) -> None:
+    """Real audio: EmoDB described in audformat (its wav/ linked in, long English labels, a speaker
+    scheme carrying the gender) gives the EmoDB reader's manifest."""
+    import audformat
+
+    from ser.corpora import emodb
+
+    reference = emodb.read(EMODB).set_index("utterance_id")
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "wav").symlink_to((EMODB / "wav").resolve())
+    files = [f"wav/{utt}.wav" for utt in reference.index]
+    speakers = reference["speaker"].str.removeprefix("emodb").tolist()
+    db = audformat.Database("emodb")
+    db.schemes["emotion"] = audformat.Scheme(labels=sorted(LONG_NAMES.values()))
+    genders = reference.groupby("speaker")["gender"].first()
+    db.schemes["speaker"] = audformat.Scheme(labels={s.removeprefix("emodb"): {"gender": "female" if g == "F" else "male"} for s, g in genders.items()})
+    db["files"] = audformat.Table(audformat.filewise_index(files))
+    db["files"]["speaker"] = audformat.Column(scheme_id="speaker")
+    db["files"]["speaker"].set(speakers)
+    db["emotion"] = audformat.Table(audformat.filewise_index(files))
+    db["emotion"]["emotion"] = audformat.Column(scheme_id="emotion")
+    db["emotion"]["emotion"].set([LONG_NAMES[lab] for lab in reference["label"]])
+    db.save(str(tmp_path / "db"))
+    df = audformat_reader.read(tmp_path / "db").set_index("utterance_id")
+    assert len(df) == 535 and df["speaker"].nunique() == 10
+    df.index = df.index.str.removeprefix("wav/")
+    df = df.loc[reference.index]
+    assert (df["label"] == reference["label"]).all()
+    assert (df["gender"] == reference["gender"]).all()
+    assert (df["speaker"].str.removeprefix("emodb_") == reference["speaker"].str.removeprefix("emodb")).all()
+    np.testing.assert_allclose(df["duration"], reference["duration"])
