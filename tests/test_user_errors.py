@@ -3,6 +3,7 @@ and no empty output folder."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def call(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """Run an entry point (`train.py ...` or `-m module ...`) from `cwd` as a user would."""
     command = [sys.executable, *(args if args[0] == "-m" else [str(ROOT / args[0]), *args[1:]])]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    # `-m ser...` from another folder imports this checkout's `ser`, not whichever one is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -45,12 +48,12 @@ def fake_multirun(folder: Path) -> Path:
         (["train.py", "corpus=emodb"], ["corpus=emodb needs corpus.root=PATH"]),
         (["train.py", "corpus=emodb", "corpus.root=does/not/exist"], ["does/not/exist does not exist", "corpus.root"]),
         (["train.py", "corpus=manifest", "corpus.path=missing.csv"], ["missing.csv does not exist", "corpus.path"]),
-        (["train.py", "corpus=emodbx"], ["Could not find 'corpus/emodbx'", "demo, emodb, iemocap, manifest"]),
+        (["train.py", "corpus=emodbx"], ["Could not find 'corpus/emodbx'", "demo, emodb, iemocap, manifest, msp_improv"]),
         (["train.py", "model"], ["cannot parse override 'model'", "key=value"]),
         (["evaluate.py"], ["run is required: pass run=RUN_DIR"]),
         (["evaluate.py", "run=no/such/run"], ["no/such/run does not exist", "run="]),
         (["ensemble.py"], ["runs is required: pass runs="]),
-        (["-m", "ser.corpora", "corpus=foo"], ["Could not find 'corpus/foo'", "demo, emodb, iemocap, manifest"]),
+        (["-m", "ser.corpora", "corpus=foo"], ["Could not find 'corpus/foo'", "demo, emodb, iemocap, manifest, msp_improv"]),
         (["-m", "ser.corpora", "corpus=iemocap"], ["corpus=iemocap needs corpus.root=PATH"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) and v and v[0].endswith((".py", "-m")) else None,
@@ -73,7 +76,7 @@ def test_corpora_help_lists_the_choices(tmp_path: Path) -> None:
     proc = call(["-m", "ser.corpora", "--help"], tmp_path)
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout.startswith("usage: python -m ser.corpora")
-    for name in ("demo, emodb, iemocap, manifest", "emodb7", "iemocap4", "corpus.root=PATH"):
+    for name in ("demo, emodb, iemocap, manifest, msp_improv", "emodb7", "iemocap4", "corpus.root=PATH"):
         assert name in proc.stdout
 
 

@@ -112,7 +112,7 @@ def read(path: str | Path, on_error: str = "skip") -> pd.DataFrame:
     for line, row in rows:
         audio = row["path"]
         try:
-            row["duration"] = _segment_duration(audio, row["offset"], row["duration"], lengths)
+            row["duration"] = segment_duration(audio, row["offset"], row["duration"], lengths)
         except BadRow as bad:
             where = f"manifest {csv} row {line}"
             if on_error == "raise":
@@ -130,7 +130,7 @@ def read(path: str | Path, on_error: str = "skip") -> pd.DataFrame:
     return make_manifest(kept, skipped)
 
 
-def _segment_duration(audio: Path, offset: float, duration: float | None, lengths: dict[Path, float]) -> float:
+def segment_duration(audio: Path, offset: float, duration: float | None, lengths: dict[Path, float]) -> float:
     """Seconds of the segment (`duration`, or the rest of the file when it is None); raises `BadRow`
     when the file is missing, unreadable or truncated, or the segment lies outside it."""
     if audio not in lengths:

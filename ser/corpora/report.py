@@ -6,19 +6,27 @@ import pandas as pd
 
 from ser.corpora.iemocap import SUBSET_DROP_PREFIX
 from ser.corpora.manifest_schema import skipped_counts
+from ser.corpora.msp_podcast import NOT_CHOSEN_PREFIX
 from ser.labels import LABEL_DROP_PREFIX
 
-# Rows left out by a choice (a label set, a corpus subset), not by bad input: counted, never listed
-# one by one (thousands of them on IEMOCAP).
-CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX)
+# Rows left out by a choice (a label set, a corpus subset, MSP-Podcast's test set), not by bad input:
+# counted, never listed one by one (thousands of them on IEMOCAP).
+CHOSEN_DROP_PREFIXES = (LABEL_DROP_PREFIX, SUBSET_DROP_PREFIX, NOT_CHOSEN_PREFIX)
+# More groups than this: the table gives the total per class only.
+MAX_GROUP_COLUMNS = 30
 
 
 def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, label_set: str) -> str:
     """Render counts per class x group, total duration, utterances without a transcript and skipped
     rows by reason as plain text; each skipped file or row is listed under its reason, except rows
     that the label set or the corpus subset leaves out."""
-    table = pd.crosstab(labelled["class_name"], labelled["group"], margins=True, margins_name="total")
+    groups = labelled["group"].nunique()
+    # a column per group, unless there are too many to read (MSP-Podcast: over a thousand speakers)
+    columns = labelled["group"] if groups <= MAX_GROUP_COLUMNS else pd.Series("total", index=labelled.index, name="group")
+    table = pd.crosstab(labelled["class_name"], columns, margins=groups <= MAX_GROUP_COLUMNS, margins_name="total")
     table = table.reindex([*classes, "total"]).fillna(0).astype(int)
+    if groups > MAX_GROUP_COLUMNS:
+        table.loc["total"] = table.drop(index="total").sum()
     hours = labelled["duration"].sum() / 3600
     lines = [
         f"corpus={corpus_name} labels={label_set}: {len(labelled)} utterances, "
@@ -26,6 +34,7 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
         f"without transcript: {count_without_transcript(labelled)} of {len(labelled)} utterances",
         "",
         table.to_string(),
+        *([f"({groups} groups: counts per group left out)"] if groups > MAX_GROUP_COLUMNS else []),
         "",
     ]
     counts = skipped_counts(labelled)

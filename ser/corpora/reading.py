@@ -1,0 +1,45 @@
+"""What the file-name readers (RAVDESS, CREMA-D, MSP-IMPROV, MSP-Podcast, TESS, SAVEE) share: the
+wrong-root message, and probing a wav with skip-and-report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ser.audio import AudioError, TruncatedAudioError, audio_duration
+
+log = logging.getLogger(__name__)
+
+
+def existing_root(root: str | Path, corpus: str, holds: str) -> Path:
+    """`root` as a Path, or a one-line FileNotFoundError naming corpus.root and what it should hold."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{corpus} folder {path} does not exist: set corpus.root to the folder holding {holds}")
+    return path
+
+
+def nothing_found(root: Path, corpus: str, what: str, holds: str) -> FileNotFoundError:
+    """The one-line error of a root that exists but holds none of the corpus's files."""
+    return FileNotFoundError(f"no {corpus} {what} under {root}: set corpus.root to the folder holding {holds}")
+
+
+def probe_wav(path: Path, corpus: str, skipped: list[tuple[str, str]]) -> float | None:
+    """The duration of `path` in seconds, or None after logging it and recording `(path, reason)` in
+    `skipped` with reason `missing_wav`, `truncated_wav` or `unreadable_wav`."""
+    try:
+        return audio_duration(path)
+    except AudioError as err:
+        if not path.exists():
+            reason = "missing_wav"
+        else:
+            reason = "truncated_wav" if isinstance(err, TruncatedAudioError) else "unreadable_wav"
+        log.warning("%s: %s %s (%s): skipped", corpus, reason.replace("_", " "), path, err)
+        skipped.append((str(path), reason))
+        return None
+
+
+def skip_name(path: Path, corpus: str, naming: str, skipped: list[tuple[str, str]]) -> None:
+    """Log and record a file whose name does not follow the corpus's naming (`unexpected_file_name`)."""
+    log.warning("%s: %s does not follow the %s naming: skipped", corpus, path, naming)
+    skipped.append((str(path), "unexpected_file_name"))
