@@ -7,7 +7,13 @@ from collections.abc import Mapping
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from ser.corpora.manifest_schema import MANIFEST_COLUMNS, OPTIONAL_COLUMNS, check_manifest, make_manifest, skipped_counts
+from ser.corpora.manifest_schema import (
+    MANIFEST_COLUMNS,
+    OPTIONAL_COLUMNS,
+    check_manifest,
+    make_manifest,
+    skipped_counts,
+)
 from ser.corpora.multi import EXAMPLE, MULTI_TARGET, compose_parts
 from ser.corpora.reading import read_configured
 

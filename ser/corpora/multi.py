@@ -58,17 +58,22 @@ def compose_part(index: int, part: Mapping, parent: DictConfig | None = None) ->
         if key not in valid:
             nearest = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
             hint = f"did you mean {nearest[0]}?" if nearest else f"valid keys: {', '.join(valid)}"
-            raise ValueError(f"{where}.{key} is not a setting of corpus {name} (conf/corpus/{name}.yaml): {hint}")
+            raise ValueError(
+                f"{where}.{key} is not a setting of corpus {name} (conf/corpus/{name}.yaml): {hint}"
+            )
     merged = OmegaConf.merge(base, {k: v for k, v in raw.items() if k != "alias"})
     node = OmegaConf.create(OmegaConf.to_container(merged), parent=parent)
     missing = [str(k) for k in node if OmegaConf.is_missing(node, k)]
     if missing:
-        raise ValueError(f"{where} (corpus {name}) needs {missing[0]}: write {{name: {name}, {missing[0]}: PATH}}")
+        raise ValueError(
+            f"{where} (corpus {name}) needs {missing[0]}: write {{name: {name}, {missing[0]}: PATH}}"
+        )
     try:
         resolved: dict = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
     except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "the key"
         first = str(err).splitlines()[0]
-        raise ValueError(f"{where} (corpus {name}): {first}; give that key's value in the part") from None
+        raise ValueError(f"{where} (corpus {name}): {first}: give {key} in the part") from None
     resolved["alias"] = str(raw.get("alias", name))
     return resolved
 
