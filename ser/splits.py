@@ -110,6 +110,9 @@ def make_split(
             test_mask = (df["group"] == groups[fold - 1]).to_numpy()
         elif method in CORPUS_METHODS:
             test_corpus = _test_corpus(df, method, fold, test)
+            # validation drawn as leave_one_corpus_out's fold of this corpus draws it, so that
+            # cross_corpus split.test=X and that fold are the same split
+            rng = np.random.default_rng([seed, corpora_of(df, method).index(test_corpus) + 1])
             test_mask = (df["corpus"] == test_corpus).to_numpy()
             test_groups = (test_corpus,)
         else:

@@ -193,9 +193,11 @@ def test_leave_one_corpus_out_tests_every_corpus_once() -> None:
         assert f"c{fold - 1}" not in column(df, split.train) | column(df, split.val)
         tested += list(split.test)
     assert sorted(tested) == list(range(len(df)))
-    # cross_corpus with split.test=c2 is fold 3 of leave_one_corpus_out
-    cross = make_split(df, "cross_corpus", 1, seed=0, test="c2")
-    assert np.array_equal(cross.test, make_split(df, "leave_one_corpus_out", 3, seed=0).test)
+    # cross_corpus with split.test=c2 is fold 3 of leave_one_corpus_out, validation speakers included
+    cross = make_split(df, "cross_corpus", 1, seed=1, val_speakers=2, test="c2")
+    fold3 = make_split(df, "leave_one_corpus_out", 3, seed=1, val_speakers=2)
+    for part in ("train", "val", "test"):
+        assert np.array_equal(getattr(cross, part), getattr(fold3, part)), part
 
 
 @pytest.mark.parametrize(

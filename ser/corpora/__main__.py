@@ -30,6 +30,7 @@ def usage() -> str:
         f"  corpus=NAME     one of {corpora} (default demo)\n"
         "                  emodb and iemocap need corpus.root=PATH, manifest needs corpus.path=FILE.csv\n"
         "                  iemocap and demo take corpus.subset=improvised|scripted|all (default all)\n"
+        "                  multi takes corpus.parts='[{name: emodb, root: PATH}, {name: demo}]' (several at once)\n"
         f"  labels=NAME     one of {label_sets} (default iemocap4)\n"
         "\n"
         "examples:\n"
