@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 METHODS = ("loso", "speaker_kfold", "random", "cross_corpus", "leave_one_corpus_out", "predefined")
 CORPUS_METHODS = ("cross_corpus", "leave_one_corpus_out")  # the unit left out is a corpus
+# methods with a single fold -> what to do instead of passing split.fold
+ONE_FOLD = {
+    "cross_corpus": "name the test corpus with split.test=CORPUS, or use split=leave_one_corpus_out split.fold=K",
+    "predefined": "the partition column decides the one fold; leave split.fold out",
+}
 PARTITIONS = ("train", "val", "test")  # the values split=predefined reads in the `partition` column
 
 
@@ -49,7 +54,7 @@ def n_folds_of(df: pd.DataFrame, method: str, n_folds: int = 5) -> int:
         return df["group"].nunique()
     if method == "leave_one_corpus_out":
         return len(corpora_of(df, method))
-    return 1 if method in ("cross_corpus", "predefined") else n_folds
+    return 1 if method in ONE_FOLD else n_folds
 
 
 def corpora_of(df: pd.DataFrame, method: str) -> list[str]:
@@ -80,12 +85,8 @@ def make_split(
         raise ValueError(f"unknown split {method!r}: choose split= one of {', '.join(METHODS)}")
     if test is not None and method != "cross_corpus":
         log.warning("split.test=%s is read by split=cross_corpus only: split=%s ignores it", test, method)
-    if method in ("cross_corpus", "predefined") and int(fold) != 1:
-        raise ValueError(
-            f"split={method} has one fold, not split.fold={fold}"
-            + (": name the test corpus with split.test=CORPUS, or use split=leave_one_corpus_out split.fold=K"
-               if method == "cross_corpus" else "")
-        )
+    if method in ONE_FOLD and int(fold) != 1:
+        raise ValueError(f"split={method} has one fold, not split.fold={fold}: {ONE_FOLD[method]}")
     if method == "predefined":
         split = _predefined(df)
         check_training_classes(df, split)
