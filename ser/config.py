@@ -47,11 +47,12 @@ class TextSettings(TextConfig):
 class SplitSettings:
     """`split:`: which fold of which protocol (`ser.splits.make_split`)."""
 
-    method: str = "loso"  # loso | speaker_kfold | random
-    fold: int = 1  # 1..n_folds (loso: 1..number of groups)
+    method: str = "loso"  # loso | speaker_kfold | random | cross_corpus | leave_one_corpus_out | predefined
+    fold: int = 1  # 1..n_folds (loso: 1..number of groups; leave_one_corpus_out: 1..number of corpora)
     n_folds: int = 5  # speaker_kfold and random; loso's number of groups decides its own
-    val_speakers: int = 1  # validation speakers taken from the training speakers (loso, speaker_kfold)
+    val_speakers: int = 1  # validation speakers taken from the training speakers (all but random, predefined)
     val_size: float = 0.1  # random: validation share of the training part
+    test: str | None = None  # cross_corpus: the corpus tested on (a part of corpus=multi)
 
 
 @dataclass

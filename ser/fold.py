@@ -101,6 +101,7 @@ def split_of(cfg: Mapping, manifest: pd.DataFrame, seed: int) -> Split:
         n_folds=int(s.get("n_folds", 5)),
         val_speakers=int(s.get("val_speakers", 1)),
         val_size=float(s.get("val_size", 0.1)),
+        test=None if s.get("test") is None else str(s["test"]),
     )
 
 

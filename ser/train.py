@@ -53,6 +53,10 @@ def train(cfg: DictConfig) -> dict:
         "n_train": len(data.split.train),
         "n_val": len(data.split.val),
     }
+    if "corpus" in data.manifest.columns:  # corpus=multi: which corpora the run trained and tested on
+        corpus = data.manifest["corpus"].to_numpy()
+        info["train_corpora"] = sorted(set(corpus[data.split.train]))
+        info["test_corpora"] = sorted(set(corpus[data.split.test]))
     if "subset" in cfg.corpus:  # IEMOCAP-layout corpora: which dialogs the run saw
         info["corpus_subset"] = str(cfg.corpus.subset)
     metrics = write_run(out, result, data.classes, data.split.fold, info)

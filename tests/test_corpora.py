@@ -242,7 +242,7 @@ def test_classes_without_utterances_stop_or_are_dropped_with_a_warning(caplog: p
 
 def test_every_label_set_config_loads() -> None:
     names = sorted(p.stem for p in (CONF_DIR / "labels").glob("*.yaml"))
-    assert {"all", "emodb7", "iemocap4", "iemocap6", "iemocap_seed", "ravdess8", "crema6", "tess7", "savee7"} <= set(names)
+    assert {"all", "common4", "common6", "emodb7", "iemocap4", "iemocap6", "iemocap_seed", "ravdess8", "crema6", "tess7", "savee7"} <= set(names)
     for name in names:
         assert labels(name).name == name
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from ser.corpora.manifest_schema import (
@@ -15,11 +14,10 @@ from ser.corpora.manifest_schema import (
     make_manifest,
     skipped_counts,
 )
+from ser.corpora.multi import EXAMPLE, MULTI_TARGET, compose_parts
+from ser.corpora.reading import read_configured
 
 __all__ = ["MANIFEST_COLUMNS", "OPTIONAL_COLUMNS", "check_manifest", "load_corpus", "make_manifest", "skipped_counts"]
-
-# Keys of a corpus config that describe it rather than being arguments of its reader.
-_DESCRIPTIVE_KEYS = {"_target_", "name"}
 
 
 def load_corpus(cfg: Mapping) -> pd.DataFrame:
@@ -28,9 +26,11 @@ def load_corpus(cfg: Mapping) -> pd.DataFrame:
         missing = [k for k in cfg if OmegaConf.is_missing(cfg, k)]
         if missing:
             name = cfg.get("name", "corpus")
-            raise ValueError(f"corpus={name} needs corpus.{missing[0]}=PATH on the command line")
+            value = f"'{EXAMPLE.split('=', 1)[1]}'" if missing[0] == "parts" else "PATH"
+            raise ValueError(f"corpus={name} needs corpus.{missing[0]}={value} on the command line")
+        # corpus=multi: each part is composed here, where interpolations (${paths.cache_dir}) resolve
+        parts = compose_parts(cfg.parts, parent=cfg) if cfg.get("_target_") == MULTI_TARGET else None
         cfg = OmegaConf.to_container(cfg, resolve=True)
-    reader = get_method(cfg["_target_"])
-    df = reader(**{k: v for k, v in cfg.items() if k not in _DESCRIPTIVE_KEYS})
-    check_manifest(df, source=str(cfg.get("name", cfg["_target_"])))
-    return df
+        if parts is not None:
+            cfg["parts"] = parts
+    return read_configured(cfg)

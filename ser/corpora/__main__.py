@@ -31,6 +31,7 @@ def usage() -> str:
         "                  the corpora read from a folder need corpus.root=PATH, manifest needs corpus.path=FILE.csv\n"
         "                  iemocap and demo take corpus.subset=improvised|scripted|all (default all),\n"
         "                  ravdess corpus.subset=speech|song|all (default speech), msp_podcast corpus.test_set=Test1|...\n"
+        "                  multi takes corpus.parts='[{name: emodb, root: PATH}, {name: demo}]' (several at once)\n"
         f"  labels=NAME     one of {label_sets} (default iemocap4)\n"
         "\n"
         "examples:\n"

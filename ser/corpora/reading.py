@@ -1,14 +1,32 @@
-"""What the file-name readers (RAVDESS, CREMA-D, MSP-IMPROV, MSP-Podcast, TESS, SAVEE) share: the
-wrong-root message, and probing a wav with skip-and-report."""
+"""What the readers share: calling a reader from its resolved config (`read_configured`, used by
+`load_corpus` and corpus=multi), and, for the file-name readers (RAVDESS, CREMA-D, MSP-IMPROV,
+MSP-Podcast, TESS, SAVEE), the wrong-root message and probing a wav with skip-and-report."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
+import pandas as pd
+from hydra.utils import get_method
+
 from ser.audio import AudioError, TruncatedAudioError, audio_duration
+from ser.corpora.manifest_schema import check_manifest
 
 log = logging.getLogger(__name__)
+
+# Keys of a corpus config that describe it rather than being arguments of its reader
+# (`alias`: a part's own name inside corpus=multi).
+DESCRIPTIVE_KEYS = {"_target_", "name", "alias"}
+
+
+def read_configured(cfg: Mapping) -> pd.DataFrame:
+    """Call the reader of a resolved corpus config (plain values, no `???`) and check its manifest."""
+    reader = get_method(cfg["_target_"])
+    df = reader(**{k: v for k, v in cfg.items() if k not in DESCRIPTIVE_KEYS})
+    check_manifest(df, source=str(cfg.get("name", cfg["_target_"])))
+    return df
 
 
 def existing_root(root: str | Path, corpus: str, holds: str) -> Path:

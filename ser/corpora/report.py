@@ -37,6 +37,9 @@ def data_report(labelled: pd.DataFrame, classes: list[str], corpus_name: str, la
         *([f"({groups} groups: counts per group left out)"] if groups > MAX_GROUP_COLUMNS else []),
         "",
     ]
+    if "corpus" in labelled.columns and labelled["corpus"].nunique() > 1:  # corpus=multi
+        per_corpus = pd.crosstab(labelled["class_name"], labelled["corpus"], margins=True, margins_name="total")
+        lines += [per_corpus.reindex([*classes, "total"]).fillna(0).astype(int).to_string(), ""]
     counts = skipped_counts(labelled)
     items: dict[str, list[str]] = {}
     for item, reason in labelled.attrs.get("skipped", []):
