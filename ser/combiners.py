@@ -85,7 +85,9 @@ def shrinkage(n_rows: int, prior_rows: float) -> float:
     return float(prior_rows / (prior_rows + n_rows)) if prior_rows + n_rows > 0 else 1.0
 
 
-def learn_weights(target: np.ndarray, probs: list[np.ndarray], prior_rows: float = 100.0) -> tuple[np.ndarray, dict]:
+def learn_weights(
+    target: np.ndarray, probs: list[np.ndarray], prior_rows: float = 100.0
+) -> tuple[np.ndarray, dict]:
     """Shrunk weights for `weighted` and what went into them (fitted weights, shrinkage)."""
     fitted = fit_weights(target, probs)
     lam = shrinkage(len(target), prior_rows)
@@ -128,7 +130,9 @@ class Stacker:
             logits -= logits.max(axis=1, keepdims=True)
             log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
             diff = coef - prior
-            value = -float((rows * (onehot * log_p).sum(axis=1)).sum()) + 0.5 * self.l2 * float((diff**2).sum())
+            value = -float((rows * (onehot * log_p).sum(axis=1)).sum()) + 0.5 * self.l2 * float(
+                (diff**2).sum()
+            )
             grad = x.T @ (rows[:, None] * (np.exp(log_p) - onehot)) + self.l2 * diff
             return value, grad.ravel()
 
@@ -148,4 +152,3 @@ class Stacker:
         1/M each at the prior; a summary of what stacking learned."""
         k = self.n_classes
         return [float(np.trace(self.coef[m * k : (m + 1) * k]) / k) for m in range(self.n_members)]
-

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ser import combiners
 from ser.cv import IGNORED_KEYS, configuration_of, cv_summary
 from ser.loggers import build_loggers
-from ser.render import results_table, summary_markdown
+from ser.render import markdown_table, results_table, summary_markdown
 from ser.runs import (
     PREDICTIONS,
     VAL_PREDICTIONS,
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # which evidence and weights each fold used (weighted, stack), in the ensemble folder
 LEARNED = "learned.csv"
 METHODS = ("mean", "weighted", "vote", "stack")
+EVIDENCE = ("folds", "own")  # what weighted / stack learn from (gather_evidence)
 # defaults of `weighted`'s shrinkage and `stack`'s L2 pull (conf/ensemble.yaml: prior_rows, stack_l2)
 PRIOR_ROWS = 100.0
 STACK_L2 = 10.0
@@ -194,8 +195,8 @@ def gather_evidence(by_fold: dict[int, list[Member]], fold: int, source: str = "
     label of this fold's test utterances enters. Falls back to `own` (saying why) when the runs
     of different folds cannot be matched member by member.
     """
-    if source not in ("folds", "own"):
-        raise ValueError(f"unknown evidence {source!r}: choose evidence=folds or evidence=own")
+    if source not in EVIDENCE:
+        raise ValueError(f"unknown evidence={source}: choose evidence=folds (every fold's validation rows) or evidence=own")
     members = by_fold[fold]
     own = _val_rows(members)
     if source == "own" or len(by_fold) == 1:
@@ -287,16 +288,31 @@ def pool_fold(
     return FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test)), info
 
 
+def _learning_settings(cfg: DictConfig) -> tuple[str, float, float]:
+    """`evidence`, `prior_rows` and `stack_l2`, checked before anything is read or written."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}: choose method= one of {', '.join(METHODS)}")
+    source = str(cfg.get("evidence", "folds"))
+    if source not in EVIDENCE:
+        raise ValueError(f"unknown evidence={source}: choose evidence=folds (every fold's validation rows) or evidence=own")
+    values = {}
+    for key, default in (("prior_rows", PRIOR_ROWS), ("stack_l2", STACK_L2)):
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{key}={value} must be a number >= 0 (default {default:g})")
+        values[key] = float(value)
+    return source, values["prior_rows"], values["stack_l2"]
+
+
 def run_ensemble(cfg: DictConfig) -> dict:
     """Hydra entry: pool `cfg.runs` with `cfg.method`, write artifacts, return the CV summary."""
     runs = list(cfg.runs) if OmegaConf.is_list(cfg.runs) or isinstance(cfg.runs, list) else [cfg.runs]
+    source, prior_rows, stack_l2 = _learning_settings(cfg)
     members = [load_member(r) for r in find_runs(runs)]
     by_fold = group_by_fold(members)
     out = output_dir(cfg)
     corpus, labels, split, subset = members[0].protocol
     fold_dirs, learned = [], []
-    source = str(cfg.get("evidence", "folds"))
-    prior_rows, stack_l2 = float(cfg.get("prior_rows", PRIOR_ROWS)), float(cfg.get("stack_l2", STACK_L2))
     for fold, fold_members in by_fold.items():
         evidence = gather_evidence(by_fold, fold, source) if cfg.method in ("weighted", "stack") else None
         result, info = pool_fold(fold_members, cfg.method, int(cfg.seed), evidence, prior_rows, stack_l2)
@@ -310,12 +326,16 @@ def run_ensemble(cfg: DictConfig) -> dict:
         log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
         fold_dirs.append(fold_dir)
     summary = {"configuration": f"ensemble-{cfg.method}", **cv_summary(fold_dirs)}
+    learned_table = pd.DataFrame(learned)
     if learned:  # which evidence and which weights each fold used, side by side
-        pd.DataFrame(learned).to_csv(out / LEARNED, index=False)
+        learned_table.to_csv(out / LEARNED, index=False)
     if len(by_fold) > 1:
         table = pd.DataFrame([summary])
         table.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(summary_markdown(table))
+        text = summary_markdown(table)
+        if learned:
+            text += f"\nWhat each fold learned from (evidence) and learned (`{LEARNED}`):\n\n" + markdown_table(learned_table)
+        (out / "summary.md").write_text(text)
     else:
         print(results_table(metrics, fold_members[0].classes))
     per_fold = len(next(iter(by_fold.values())))

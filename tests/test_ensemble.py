@@ -358,3 +358,30 @@ def test_evaluation_is_logged_under_the_input_runs_names(tmp_path: Path) -> None
     log_like_inputs(logger_cfg, run, {"evaluate/test/ua": 0.5}, "evaluate")
     logged = pd.read_csv(tmp_path / "logs" / "cnn-cnn-demo" / "metrics.csv")
     assert logged["evaluate/test/ua"].tolist() == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("evidence=all", "unknown evidence=all: choose evidence=folds"),
+        ("prior_rows=-1", "prior_rows=-1 must be a number >= 0"),
+        ("stack_l2=lots", "stack_l2=lots must be a number >= 0"),
+    ],
+)
+def test_bad_learning_settings_are_one_line_errors(tmp_path: Path, compose_config, override: str, message: str) -> None:
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.5}, speakers=2, per_speaker=8)
+    cfg = compose_config([f"runs=[{sweep}]", "method=weighted", override], config_name="ensemble", out_dir=tmp_path / "out")
+    with pytest.raises(ValueError, match=message):
+        run_ensemble(cfg)
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_that_cannot_be_matched_across_folds_learn_from_their_own_fold(tmp_path: Path) -> None:
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.5})
+    for fold in range(1, 6):  # two seeds of one model: nothing tells fold 1's first run from fold 2's
+        metrics = json.loads((sweep / f"b_fold{fold}" / "metrics.json").read_text())
+        (sweep / f"b_fold{fold}" / "metrics.json").write_text(json.dumps({**metrics, "model": "a"}))
+    by_fold = group_by_fold([load_member(r) for r in find_runs([sweep])])
+    evidence = gather_evidence(by_fold, 2)
+    assert evidence.source == "own" and evidence.rows_by_fold == {2: 40}
+    assert "cannot be told apart" in evidence.note
