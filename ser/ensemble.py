@@ -206,7 +206,8 @@ def gather_evidence(by_fold: dict[int, list[Member]], fold: int, source: str = "
         log.warning("fold %d learns from its own validation predictions only: %s", fold, reason)
         return Evidence(own[0], own[1], "own", {fold: len(own[0])}, note=reason)
     test_ids = set(_align(members, "test")[0])
-    order = [matched[fold].index(m) for m in members]  # columns in this fold's member order
+    # columns in this fold's member order (by identity: Members hold arrays, == would compare them)
+    order = [next(i for i, x in enumerate(matched[fold]) if x is m) for m in members]
     targets, probs, rows_by_fold, excluded = [], [[] for _ in members], {}, 0
     for g, ms in matched.items():
         if ms[0].classes != members[0].classes:
