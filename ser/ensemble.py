@@ -5,14 +5,20 @@ folder stands for every run inside it. Runs are grouped by fold; within a fold e
 have the same test utterances, labels and class order, or pooling is refused: the original
 notebooks averaged probabilities over three different random test sets, which measures nothing.
 
-Methods: `mean` (average of probabilities), `weighted` (weights chosen on validation predictions),
-`vote` (majority of predicted classes, ties broken by mean probability) and `stack` (a logistic
-regression trained on the members' validation probabilities). Nothing is ever learned from test.
+Methods (the array maths in `ser.combiners`): `mean` (average of probabilities), `vote` (majority
+of predicted classes, ties broken by mean probability), `weighted` (a weighted mean whose weights
+are fit on validation evidence and shrunk towards equal weights) and `stack` (a logistic
+regression on the members' log-probabilities, pulled towards their geometric mean).
+
+`weighted` and `stack` learn from validation evidence only (`gather_evidence`): by default the
+validation predictions of every fold of the given runs (`evidence=folds`), less any row that is one
+of this fold's test utterances; `evidence=own` keeps this fold's validation predictions alone, one
+speaker in LOSO, too few to choose weights from. Nothing is ever learned from a test label: each
+fold's metrics.json and the ensemble's `learned.csv` record the evidence and what was learned.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,12 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
-from sklearn.linear_model import LogisticRegression
 
-from ser.cv import cv_summary
+from ser import combiners
+from ser.cv import IGNORED_KEYS, configuration_of, cv_summary
 from ser.loggers import build_loggers
-from ser.metrics import classification_metrics
-from ser.render import results_table, summary_markdown
+from ser.render import markdown_table, results_table, summary_markdown
 from ser.runs import (
     PREDICTIONS,
     VAL_PREDICTIONS,
@@ -37,12 +42,19 @@ from ser.runs import (
     output_dir,
     read_metrics,
     read_predictions,
+    run_overrides,
     write_run,
 )
 
 log = logging.getLogger(__name__)
 
+# which evidence and weights each fold used (weighted, stack), in the ensemble folder
+LEARNED = "learned.csv"
 METHODS = ("mean", "weighted", "vote", "stack")
+EVIDENCE = ("folds", "own")  # what weighted / stack learn from (gather_evidence)
+# defaults of `weighted`'s shrinkage and `stack`'s L2 pull (conf/ensemble.yaml: prior_rows, stack_l2)
+PRIOR_ROWS = 100.0
+STACK_L2 = 10.0
 
 
 @dataclass
@@ -133,38 +145,119 @@ def _align(members: list[Member], part: str) -> tuple[list[str], np.ndarray, lis
     return ids, target, probs
 
 
-def _ua(target: np.ndarray, probs: np.ndarray, classes: list[str]) -> float:
-    return classification_metrics(target, probs.argmax(1), classes)["test/ua"]
+@dataclass
+class Evidence:
+    """The validation rows one fold's `weighted` / `stack` learn from, members' columns aligned with
+    that fold's members, and where they came from."""
+
+    target: np.ndarray
+    probs: list[np.ndarray]
+    source: str  # "folds": the validation rows of every fold; "own": this fold's only
+    rows_by_fold: dict[int, int]  # fold -> validation rows taken from it
+    excluded: int = 0  # validation rows of other folds left out because they are this fold's test utterances
+    note: str = ""  # why `folds` fell back to `own`, when it did
+
+    def describe(self) -> dict:
+        """What metrics.json records about the evidence."""
+        out = {"source": self.source, "rows": len(self.target), "rows_by_fold": {str(k): v for k, v in self.rows_by_fold.items()},
+               "excluded_test_rows": self.excluded}  # fmt: skip
+        return {**out, "note": self.note} if self.note else out
 
 
-def learn_weights(target: np.ndarray, probs: list[np.ndarray], classes: list[str], step: float = 0.1) -> np.ndarray:
-    """Weights on the simplex (grid of `step`) that maximise validation UA, ties broken by log-loss."""
-    n = len(probs)
-    ticks = int(round(1 / step))
-    best, best_score = np.full(n, 1 / n), (-1.0, -np.inf)
-    for combo in itertools.product(range(ticks + 1), repeat=n - 1):
-        if sum(combo) > ticks:
-            continue
-        w = np.array([*combo, ticks - sum(combo)]) / ticks
-        pooled = sum(wi * p for wi, p in zip(w, probs, strict=True))
-        log_lik = float(np.log(np.clip(pooled[np.arange(len(target)), target], 1e-12, None)).mean())
-        score = (round(_ua(target, pooled, classes), 12), log_lik)
-        if score > best_score:
-            best, best_score = w, score
-    return best
+def member_key(member: Member) -> str:
+    """What makes runs of different folds the same member: model, overrides (fold aside) and seed."""
+    meta = read_metrics(member.run_dir)
+    ignored = tuple(k for k in IGNORED_KEYS if k != "seed")
+    return f"{meta.get('model', '')}|{configuration_of(run_overrides(member.run_dir), ignored)}|seed={meta.get('seed', '')}"
 
 
-def _vote(probs: list[np.ndarray]) -> np.ndarray:
-    """Vote shares per class; ties broken by a small share of the mean probability."""
-    n_classes = probs[0].shape[1]
-    votes = sum(np.eye(n_classes)[p.argmax(1)] for p in probs) / len(probs)
-    tie_break = 1e-3 * np.mean(probs, axis=0)
-    pooled = votes + tie_break
-    return pooled / pooled.sum(axis=1, keepdims=True)
+def _matched_members(by_fold: dict[int, list[Member]]) -> tuple[dict[int, list[Member]] | None, str]:
+    """Every fold's members in the order of the first fold's, matched by `member_key`; None (and the
+    reason) when the keys are not unique within a fold or differ between folds."""
+    keys = {fold: [member_key(m) for m in ms] for fold, ms in by_fold.items()}
+    first_fold, first = next(iter(keys.items()))
+    for fold, ks in keys.items():
+        if len(set(ks)) != len(ks):
+            return None, f"fold {fold} has members that cannot be told apart (same model, overrides and seed)"
+        if set(ks) != set(first):
+            return None, f"folds {first_fold} and {fold} hold different members"
+    return {fold: [ms[keys[fold].index(k)] for k in first] for fold, ms in by_fold.items()}, ""
 
 
-def pool_fold(members: list[Member], method: str, seed: int = 0) -> tuple[FitResult, dict]:
-    """Pool one fold's members; return the pooled predictions and what was learned (weights)."""
+def gather_evidence(by_fold: dict[int, list[Member]], fold: int, source: str = "folds") -> Evidence:
+    """The validation rows `fold`'s ensemble may learn from, never one of its test utterances.
+
+    `source=own`: this fold's validation predictions. `source=folds`: those plus the validation
+    predictions of every other fold, except rows whose utterance is one of this fold's test
+    utterances (in LOSO, the folds whose validation speaker sits in this fold's test group). The
+    other folds' runs are the same configurations trained on other speakers, this fold's test
+    speakers among them; what they add is evidence about how the configurations compare, and no
+    label of this fold's test utterances enters. Falls back to `own` (saying why) when the runs
+    of different folds cannot be matched member by member.
+    """
+    if source not in EVIDENCE:
+        raise ValueError(f"unknown evidence={source}: choose evidence=folds (every fold's validation rows) or evidence=own")
+    members = by_fold[fold]
+    own = _val_rows(members)
+    if source == "own" or len(by_fold) == 1:
+        return Evidence(own[0], own[1], "own", {fold: len(own[0])})
+    matched, reason = _matched_members(by_fold)
+    if matched is None:
+        log.warning("fold %d learns from its own validation predictions only: %s", fold, reason)
+        return Evidence(own[0], own[1], "own", {fold: len(own[0])}, note=reason)
+    test_ids = set(_align(members, "test")[0])
+    # columns in this fold's member order (by identity: Members hold arrays, == would compare them)
+    order = [next(i for i, x in enumerate(matched[fold]) if x is m) for m in members]
+    targets, probs, rows_by_fold, excluded = [], [[] for _ in members], {}, 0
+    for g, ms in matched.items():
+        if ms[0].classes != members[0].classes:
+            raise ValueError(
+                f"class orders differ between folds: {ms[0].run_dir} has {ms[0].classes}, "
+                f"{members[0].run_dir} has {members[0].classes}"
+            )
+        ids, target, val_probs = _val_rows_with_ids(ms)
+        keep = np.array([u not in test_ids for u in ids], dtype=bool)
+        excluded += int((~keep).sum())
+        rows_by_fold[g] = int(keep.sum())
+        targets.append(target[keep])
+        for column, i in enumerate(order):
+            probs[column].append(val_probs[i][keep])
+    n_classes = len(members[0].classes)
+    stacked = [np.concatenate(p) if p else np.zeros((0, n_classes)) for p in probs]
+    return Evidence(np.concatenate(targets).astype(int), stacked, "folds", rows_by_fold, excluded)
+
+
+def _val_rows_with_ids(members: list[Member]) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
+    """A fold's aligned validation rows; none when a member has no validation predictions."""
+    if any(len(m.val.utterance_id) == 0 for m in members):
+        return [], np.zeros(0, int), [np.zeros((0, len(m.classes))) for m in members]
+    return _align(members, "val")
+
+
+def _val_rows(members: list[Member]) -> tuple[np.ndarray, list[np.ndarray]]:
+    _, target, probs = _val_rows_with_ids(members)
+    return target, probs
+
+
+def learn_weights(target: np.ndarray, probs: list[np.ndarray], prior_rows: float = PRIOR_ROWS) -> np.ndarray:
+    """`weighted`'s weights from validation evidence, shrunk towards equal (see `ser.combiners`)."""
+    return combiners.learn_weights(target, probs, prior_rows)[0]
+
+
+def pool_fold(
+    members: list[Member],
+    method: str,
+    seed: int = 0,
+    evidence: Evidence | None = None,
+    prior_rows: float = PRIOR_ROWS,
+    stack_l2: float = STACK_L2,
+) -> tuple[FitResult, dict]:
+    """Pool one fold's members; return the pooled predictions and what was learned.
+
+    `weighted` and `stack` learn from `evidence` (default: this fold's validation predictions;
+    `run_ensemble` passes `gather_evidence`'s). Every method is deterministic; `seed` is kept for
+    callers.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose method= one of {', '.join(METHODS)}")
     classes = members[0].classes
@@ -172,39 +265,60 @@ def pool_fold(members: list[Member], method: str, seed: int = 0) -> tuple[FitRes
     needs_val = method in ("weighted", "stack")
     if needs_val and any(len(m.val.utterance_id) == 0 for m in members):
         raise ValueError(f"method={method} learns from validation predictions, but a run has no {VAL_PREDICTIONS}")
-    val_ids, val_target, val_probs = _align(members, "val") if all(len(m.val.utterance_id) for m in members) else ([], np.zeros(0, int), [])
+    val_ids, val_target, val_probs = _val_rows_with_ids(members)
     info: dict = {"members": [str(m.run_dir) for m in members]}
+    if needs_val and evidence is None:
+        evidence = Evidence(val_target, val_probs, "own", {members[0].fold: len(val_target)})
     if method == "mean":
-        pooled_test, pooled_val = np.mean(test_probs, axis=0), np.mean(val_probs, axis=0) if val_probs else None
+        pool = combiners.mean_pool
     elif method == "vote":
-        pooled_test, pooled_val = _vote(test_probs), _vote(val_probs) if val_probs else None
+        pool = combiners.vote_pool
     elif method == "weighted":
-        w = learn_weights(val_target, val_probs, classes)
-        info["weights"] = [float(x) for x in w]
-        pooled_test = sum(wi * p for wi, p in zip(w, test_probs, strict=True))
-        pooled_val = sum(wi * p for wi, p in zip(w, val_probs, strict=True))
-    else:  # stack: meta-model on validation probabilities, rows aligned with their labels
-        meta = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-        meta.fit(np.hstack(val_probs), val_target)
-        full = np.zeros((len(test_ids), len(classes)))
-        full[:, meta.classes_] = meta.predict_proba(np.hstack(test_probs))
-        pooled_test = full
-        pooled_val = np.zeros((len(val_ids), len(classes)))
-        pooled_val[:, meta.classes_] = meta.predict_proba(np.hstack(val_probs))  # in-sample: for reference only
-    val = Predictions(val_ids, val_target, pooled_val) if pooled_val is not None else Predictions([], np.zeros(0, int), np.zeros((0, len(classes))))
+        w, learned = combiners.learn_weights(evidence.target, evidence.probs, prior_rows)
+        info.update({"evidence": evidence.describe(), "weights": [float(x) for x in w], **learned, "prior_rows": prior_rows})
+
+        def pool(p: list[np.ndarray]) -> np.ndarray:
+            return combiners.weighted_pool(p, w)
+    else:  # stack: meta-model on the evidence, pulled towards the members' geometric mean
+        stacker = combiners.Stacker(len(members), len(classes), stack_l2).fit(evidence.target, evidence.probs)
+        info.update({"evidence": evidence.describe(), "stack_member_scale": stacker.member_scale(), "stack_l2": stack_l2})
+        pool = stacker.predict_proba  # on validation: in-sample, for reference only
+    pooled_test = pool(test_probs)
+    pooled_val = pool(val_probs) if len(val_ids) else np.zeros((0, len(classes)))
+    val = Predictions(val_ids, val_target, pooled_val)
     return FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test)), info
+
+
+def _learning_settings(cfg: DictConfig) -> tuple[str, float, float]:
+    """`evidence`, `prior_rows` and `stack_l2`, checked before anything is read or written."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}: choose method= one of {', '.join(METHODS)}")
+    source = str(cfg.get("evidence", "folds"))
+    if source not in EVIDENCE:
+        raise ValueError(f"unknown evidence={source}: choose evidence=folds (every fold's validation rows) or evidence=own")
+    values = {}
+    for key, default in (("prior_rows", PRIOR_ROWS), ("stack_l2", STACK_L2)):
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{key}={value} must be a number >= 0 (default {default:g})")
+        values[key] = float(value)
+    return source, values["prior_rows"], values["stack_l2"]
 
 
 def run_ensemble(cfg: DictConfig) -> dict:
     """Hydra entry: pool `cfg.runs` with `cfg.method`, write artifacts, return the CV summary."""
     runs = list(cfg.runs) if OmegaConf.is_list(cfg.runs) or isinstance(cfg.runs, list) else [cfg.runs]
+    source, prior_rows, stack_l2 = _learning_settings(cfg)
     members = [load_member(r) for r in find_runs(runs)]
     by_fold = group_by_fold(members)
     out = output_dir(cfg)
     corpus, labels, split, subset = members[0].protocol
-    fold_dirs = []
+    fold_dirs, learned = [], []
     for fold, fold_members in by_fold.items():
-        result, info = pool_fold(fold_members, cfg.method, int(cfg.seed))
+        evidence = gather_evidence(by_fold, fold, source) if cfg.method in ("weighted", "stack") else None
+        result, info = pool_fold(fold_members, cfg.method, int(cfg.seed), evidence, prior_rows, stack_l2)
+        if evidence is not None:
+            learned.append(_learned_row(fold, fold_members, info))
         fold_dir = out if len(by_fold) == 1 else out / f"fold{fold}"
         info.update({"model": f"ensemble-{cfg.method}", "corpus": corpus, "labels": labels, "split": split, "method": cfg.method})
         if subset:
@@ -213,10 +327,16 @@ def run_ensemble(cfg: DictConfig) -> dict:
         log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
         fold_dirs.append(fold_dir)
     summary = {"configuration": f"ensemble-{cfg.method}", **cv_summary(fold_dirs)}
+    learned_table = pd.DataFrame(learned)
+    if learned:  # which evidence and which weights each fold used, side by side
+        learned_table.to_csv(out / LEARNED, index=False)
     if len(by_fold) > 1:
         table = pd.DataFrame([summary])
         table.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(summary_markdown(table))
+        text = summary_markdown(table)
+        if learned:
+            text += f"\nWhat each fold learned from (evidence) and learned (`{LEARNED}`):\n\n" + markdown_table(learned_table)
+        (out / "summary.md").write_text(text)
     else:
         print(results_table(metrics, fold_members[0].classes))
     per_fold = len(next(iter(by_fold.values())))
@@ -231,6 +351,31 @@ def run_ensemble(cfg: DictConfig) -> dict:
         lg.save()
     print(f"ensemble folder: {out}")
     return summary
+
+
+def _learned_row(fold: int, members: list[Member], info: dict) -> dict:
+    """One row of `learned.csv`: a fold's evidence and what `weighted` / `stack` made of it."""
+    ev = info["evidence"]
+    row = {"fold": fold, "evidence": ev["source"], "evidence_rows": ev["rows"],
+           "evidence_folds": " ".join(f"{k}:{v}" for k, v in ev["rows_by_fold"].items()),
+           "excluded_test_rows": ev["excluded_test_rows"]}  # fmt: skip
+    names = [_member_name(m) for m in members]
+    if len(set(names)) < len(names):  # e.g. seeds of one configuration: number them
+        names = [f"{i + 1}:{n}" for i, n in enumerate(names)]
+    if "weights" in info:
+        row["shrinkage"] = info["shrinkage"]
+        row.update({f"weight_{n}": w for n, w in zip(names, info["weights"], strict=True)})
+        row.update({f"fitted_{n}": w for n, w in zip(names, info["fitted_weights"], strict=True)})
+    else:
+        row.update({f"scale_{n}": w for n, w in zip(names, info["stack_member_scale"], strict=True)})
+    return row
+
+
+def _member_name(member: Member) -> str:
+    """A short column name for a member: its model and overrides (fold aside), else its folder."""
+    config = configuration_of(run_overrides(member.run_dir))
+    model = str(read_metrics(member.run_dir).get("model", ""))
+    return config if config != "(defaults)" else model or member.run_dir.name
 
 
 def _follow_inputs_on_wandb(cfg: DictConfig, run_dirs: list[Path]) -> None:

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ser import combiners
 from ser.cv import cv_summary
-from ser.ensemble import group_by_fold, learn_weights, load_member, pool_fold, run_ensemble
+from ser.ensemble import gather_evidence, group_by_fold, learn_weights, load_member, pool_fold, run_ensemble
 from ser.runs import FitResult, Predictions, find_runs, read_predictions, write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,12 +152,141 @@ def test_weighted_and_stack_learn_from_validation_only(tmp_path: Path) -> None:
     assert np.allclose(stacked.val.probs, stacked_after.val.probs)
 
 
+def member_probs(target: np.ndarray, signal: float, rng: np.random.Generator) -> np.ndarray:
+    """Probabilities with `signal` extra mass on the true class (0: noise)."""
+    p = rng.dirichlet(np.ones(len(CLASSES)), size=len(target))
+    p[np.arange(len(target)), target] += signal
+    return p / p.sum(1, keepdims=True)
+
+
 def test_learn_weights_prefers_the_informative_member() -> None:
+    rng = np.random.default_rng(0)
     target = np.arange(40) % 4
-    good = np.eye(4)[target] * 0.7 + 0.075
-    noise = np.random.default_rng(0).dirichlet(np.ones(4), size=40)
-    w = learn_weights(target, [noise, good], CLASSES)
+    w = learn_weights(target, [member_probs(target, 0.0, rng), member_probs(target, 2.0, rng)])
     assert w[1] > w[0]
+
+
+def test_tiny_evidence_keeps_weights_near_equal() -> None:
+    rng = np.random.default_rng(1)
+    target = np.arange(8) % 4
+    probs = [member_probs(target, 0.0, rng), member_probs(target, 3.0, rng), member_probs(target, 0.5, rng)]
+    w, learned = combiners.learn_weights(target, probs, prior_rows=100)
+    assert learned["shrinkage"] == pytest.approx(100 / 108)
+    assert max(learned["fitted_weights"]) > 0.8  # what the 8 rows alone would choose ...
+    np.testing.assert_allclose(w, 1 / 3, atol=0.06)  # ... is mostly held back
+    assert pytest.approx(w.sum()) == 1.0
+
+
+def test_more_evidence_gives_the_better_member_more_weight() -> None:
+    rng = np.random.default_rng(2)
+    weights = []
+    for n in (8, 80, 2000):
+        target = np.arange(n) % 4
+        probs = [member_probs(target, 0.3, rng), member_probs(target, 3.0, rng), member_probs(target, 0.3, rng)]
+        weights.append(learn_weights(target, probs, prior_rows=100)[1])
+    assert weights[0] < weights[1] < weights[2]
+    assert weights[2] > 0.8
+
+
+def test_stack_does_not_collapse_on_little_or_lopsided_evidence() -> None:
+    rng = np.random.default_rng(3)
+    test_target = np.arange(200) % 4
+    test_probs = [member_probs(test_target, 1.0, rng), member_probs(test_target, 1.5, rng)]
+    geometric = np.log(test_probs[0]) + np.log(test_probs[1])
+    for target in (np.array([0, 1, 2, 3]), np.array([0] * 30 + [1])):  # four rows; 30 of one class
+        probs = [member_probs(target, 1.0, rng), member_probs(target, 1.5, rng)]
+        stacked = combiners.Stacker(2, 4).fit(target, probs).predict_proba(test_probs)
+        assert set(stacked.argmax(1)) == {0, 1, 2, 3}
+        assert (stacked.argmax(1) == geometric.argmax(1)).mean() > 0.9  # stays near the geometric mean
+    # plenty of evidence: it learns (the better member drives more), and stays as good as the mean
+    target = np.arange(2000) % 4
+    probs = [member_probs(target, 1.0, rng), member_probs(target, 1.5, rng)]
+    stacker = combiners.Stacker(2, 4).fit(target, probs)
+    scale = stacker.member_scale()
+    assert scale[1] > scale[0]
+    stacked_ua = (stacker.predict_proba(test_probs).argmax(1) == test_target).mean()
+    assert stacked_ua >= (np.mean(test_probs, axis=0).argmax(1) == test_target).mean() - 0.02
+
+
+def loso_runs(root: Path, signals: dict[str, float], speakers: int = 5, per_speaker: int = 40) -> Path:
+    """A LOSO sweep of fake runs: fold f tests speaker f and validates on speaker f+1, so fold f's
+    test utterances are fold f-1's validation utterances (as with a validation speaker drawn
+    from the training speakers). Member quality = `signals[name]`."""
+    ids = {s: [f"s{s}_{i:02d}" for i in range(per_speaker)] for s in range(speakers)}
+    target = np.arange(per_speaker) % len(CLASSES)
+    for fold in range(1, speakers + 1):
+        test_speaker, val_speaker = fold - 1, fold % speakers
+        for k, (name, signal) in enumerate(signals.items()):
+            rng = np.random.default_rng([fold, k])
+            result = FitResult(
+                val=Predictions(ids[val_speaker], target, member_probs(target, signal, rng)),
+                test=Predictions(ids[test_speaker], target, member_probs(target, signal, rng)),
+            )
+            info = {"model": name, "seed": 0, "corpus": "demo", "labels": "iemocap4", "split": "loso"}
+            write_run(root / f"{name}_fold{fold}", result, CLASSES, fold, info)
+    return root
+
+
+def relabel(run_dir: Path, name: str, ids: set[str], mapping: dict[str, str]) -> None:
+    """Rewrite the labels of `ids` in a run's predictions file `name`."""
+    frame = pd.read_csv(run_dir / name, dtype={"utterance_id": str})
+    rows = frame["utterance_id"].isin(ids)
+    frame.loc[rows, "label"] = frame.loc[rows, "label"].map(mapping)
+    frame.to_csv(run_dir / name, index=False)
+
+
+def test_cross_fold_evidence_leaves_out_this_folds_test_utterances(tmp_path: Path) -> None:
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.5})
+    by_fold = group_by_fold([load_member(r) for r in find_runs([sweep])])
+    evidence = gather_evidence(by_fold, 1)
+    # fold 5 validates on speaker 0, fold 1's test speaker: all 40 rows left out
+    assert evidence.rows_by_fold == {1: 40, 2: 40, 3: 40, 4: 40, 5: 0}
+    assert evidence.excluded == 40 and len(evidence.target) == 160
+    own = gather_evidence(by_fold, 1, "own")
+    assert own.rows_by_fold == {1: 40} and own.excluded == 0
+    # members listed in another order in one fold are matched by model, not by position
+    by_fold[3] = by_fold[3][::-1]
+    swapped = gather_evidence(by_fold, 1)
+    for mine, theirs in zip(evidence.probs, swapped.probs, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("method", ["weighted", "stack"])
+def test_test_labels_do_not_move_weights_or_predictions(tmp_path: Path, compose_config, method: str) -> None:
+    """Permute fold 1's test labels wherever they appear (its predictions.csv and fold 5's
+    validation file): fold 1's weights and pooled probabilities stay; permuting other validation
+    labels moves them, so the check can fail."""
+    def pooled(out: Path) -> tuple[np.ndarray, dict]:
+        frame = pd.read_csv(out / "fold1" / "predictions.csv").sort_values("utterance_id")
+        meta = json.loads((out / "fold1" / "metrics.json").read_text())
+        return frame[[f"prob_{c}" for c in CLASSES]].to_numpy(), meta
+
+    def ensemble(name: str) -> tuple[np.ndarray, dict]:
+        cfg = compose_config([f"runs=[{sweep}]", f"method={method}"], config_name="ensemble", out_dir=tmp_path / name)
+        run_ensemble(cfg)
+        return pooled(tmp_path / name)
+
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.3, "c": 0.6})
+    before, meta = ensemble("before")
+    assert meta["evidence"]["rows"] == 160 and meta["evidence"]["excluded_test_rows"] == 40
+    shuffle = dict(zip(CLASSES, CLASSES[1:] + CLASSES[:1], strict=True))
+    fold1_test = {f"s0_{i:02d}" for i in range(40)}
+    for member in "abc":
+        relabel(sweep / f"{member}_fold1", "predictions.csv", fold1_test, shuffle)
+        relabel(sweep / f"{member}_fold5", "val_predictions.csv", fold1_test, shuffle)
+    after, meta_after = ensemble("after")
+    np.testing.assert_array_equal(before, after)
+    learned = "weights" if method == "weighted" else "stack_member_scale"
+    assert meta[learned] == meta_after[learned]
+    assert meta_after["test/ua"] != meta["test/ua"]  # the labels did change
+    fold2_val = {f"s1_{i:02d}" for i in range(40)}  # fold 1's own validation speaker
+    for member in "abc":
+        relabel(sweep / f"{member}_fold1", "val_predictions.csv", fold2_val, shuffle)
+        relabel(sweep / f"{member}_fold2", "predictions.csv", fold2_val, shuffle)
+    moved, meta_moved = ensemble("moved")
+    assert meta_moved[learned] != meta[learned]
+    learned_table = pd.read_csv(tmp_path / "before" / "learned.csv")
+    assert list(learned_table["fold"]) == [1, 2, 3, 4, 5] and set(learned_table["evidence_rows"]) == {160}
 
 
 def test_vote_majority(tmp_path: Path) -> None:
@@ -228,3 +358,30 @@ def test_evaluation_is_logged_under_the_input_runs_names(tmp_path: Path) -> None
     log_like_inputs(logger_cfg, run, {"evaluate/test/ua": 0.5}, "evaluate")
     logged = pd.read_csv(tmp_path / "logs" / "cnn-cnn-demo" / "metrics.csv")
     assert logged["evaluate/test/ua"].tolist() == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("evidence=all", "unknown evidence=all: choose evidence=folds"),
+        ("prior_rows=-1", "prior_rows=-1 must be a number >= 0"),
+        ("stack_l2=lots", "stack_l2=lots must be a number >= 0"),
+    ],
+)
+def test_bad_learning_settings_are_one_line_errors(tmp_path: Path, compose_config, override: str, message: str) -> None:
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.5}, speakers=2, per_speaker=8)
+    cfg = compose_config([f"runs=[{sweep}]", "method=weighted", override], config_name="ensemble", out_dir=tmp_path / "out")
+    with pytest.raises(ValueError, match=message):
+        run_ensemble(cfg)
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_that_cannot_be_matched_across_folds_learn_from_their_own_fold(tmp_path: Path) -> None:
+    sweep = loso_runs(tmp_path / "sweep", {"a": 1.0, "b": 0.5})
+    for fold in range(1, 6):  # two seeds of one model: nothing tells fold 1's first run from fold 2's
+        metrics = json.loads((sweep / f"b_fold{fold}" / "metrics.json").read_text())
+        (sweep / f"b_fold{fold}" / "metrics.json").write_text(json.dumps({**metrics, "model": "a"}))
+    by_fold = group_by_fold([load_member(r) for r in find_runs([sweep])])
+    evidence = gather_evidence(by_fold, 2)
+    assert evidence.source == "own" and evidence.rows_by_fold == {2: 40}
+    assert "cannot be told apart" in evidence.note
