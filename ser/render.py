@@ -99,14 +99,25 @@ def wrap_label(label: str, width: int = 38) -> str:
 
 
 def results_table(metrics: dict, classes: list[str]) -> str:
-    """The short results table users read at the end of a run: WA, UA, macro-F1 and per-class recall."""
-    lines = [f"{'':12s}{'val':>8s}{'test':>8s}"]
-    for key in ("wa", "ua", "macro_f1"):
-        lines.append(f"{key:12s}{metrics.get(f'val/{key}', float('nan')):8.3f}{metrics[f'test/{key}']:8.3f}")
-    for name in classes:
-        rec = metrics.get(f"test/recall_{name}")
-        if rec is not None:
-            lines.append(f"{'recall ' + name:12s}{'':8s}{rec:8.3f}")
+    """The short results table users read at the end of a run: WA, UA, macro-F1 and per-class recall;
+    for dimensional attributes (regression, multitask) CCC, Pearson and MAE of each and the mean CCC."""
+    targets = list(metrics.get("targets") or [])
+    width = 20 if targets else 12
+    lines = [f"{'':{width}s}{'val':>8s}{'test':>8s}"]
+
+    def row(key: str) -> str:
+        return f"{key:{width}s}{metrics.get(f'val/{key}', float('nan')):8.3f}{metrics[f'test/{key}']:8.3f}"
+
+    if "test/wa" in metrics:  # a regression run has no classes
+        lines += [row(key) for key in ("wa", "ua", "macro_f1")]
+        for name in classes:
+            rec = metrics.get(f"test/recall_{name}")
+            if rec is not None:
+                lines.append(f"{'recall ' + name:{width}s}{'':8s}{rec:8.3f}")
+    for name in targets:
+        lines += [row(f"{score}_{name}") for score in ("ccc", "pearson", "mae")]
+    if targets:
+        lines.append(row("ccc_mean"))
     return "\n".join(lines)
 
 
