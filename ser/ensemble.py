@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.linear_model import LogisticRegression
 
 from ser.cv import cv_summary
+from ser.ensemble_regression import pool_regression_fold, summary_line, with_pooled_values
 from ser.loggers import build_loggers
 from ser.metrics import classification_metrics
 from ser.render import results_table, summary_markdown
@@ -167,6 +168,8 @@ def pool_fold(members: list[Member], method: str, seed: int = 0) -> tuple[FitRes
     """Pool one fold's members; return the pooled predictions and what was learned (weights)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose method= one of {', '.join(METHODS)}")
+    if not members[0].test.has_classes:  # regression runs: their attributes pooled by ser.ensemble_regression
+        return pool_regression_fold(members, method)
     classes = members[0].classes
     test_ids, test_target, test_probs = _align(members, "test")
     needs_val = method in ("weighted", "stack")
@@ -192,7 +195,10 @@ def pool_fold(members: list[Member], method: str, seed: int = 0) -> tuple[FitRes
         pooled_val = np.zeros((len(val_ids), len(classes)))
         pooled_val[:, meta.classes_] = meta.predict_proba(np.hstack(val_probs))  # in-sample: for reference only
     val = Predictions(val_ids, val_target, pooled_val) if pooled_val is not None else Predictions([], np.zeros(0, int), np.zeros((0, len(classes))))
-    return FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test)), info
+    result = FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test))
+    if members[0].test.has_values:  # multitask runs: their attributes too (ser.ensemble_regression)
+        result = with_pooled_values(result, members, method, info)
+    return result, info
 
 
 def run_ensemble(cfg: DictConfig) -> dict:
@@ -210,7 +216,9 @@ def run_ensemble(cfg: DictConfig) -> dict:
         if subset:
             info["corpus_subset"] = subset
         metrics = write_run(fold_dir, result, fold_members[0].classes, fold, info)
-        log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
+        headline = "UA" if "test/ua" in metrics else "CCC"  # regression runs: mean CCC
+        log.info("fold %d: %d members, test %s %.3f", fold, len(fold_members), headline,
+                 metrics["test/ua" if headline == "UA" else "test/ccc_mean"])  # fmt: skip
         fold_dirs.append(fold_dir)
     summary = {"configuration": f"ensemble-{cfg.method}", **cv_summary(fold_dirs)}
     if len(by_fold) > 1:
@@ -220,9 +228,12 @@ def run_ensemble(cfg: DictConfig) -> dict:
     else:
         print(results_table(metrics, fold_members[0].classes))
     per_fold = len(next(iter(by_fold.values())))
+    figures = [summary_line(summary)] if "test/ccc_mean_mean" in summary else []
+    if "test/ua_mean" in summary:
+        figures.insert(0, f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
+                          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f}")  # fmt: skip
     print(f"ensemble {cfg.method} of {per_fold} members per fold ({len(members)} runs) over {len(by_fold)} fold(s): "
-          f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
-          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f}")
+          f"{'; '.join(figures)}")
     _follow_inputs_on_wandb(cfg, [m.run_dir for m in members])
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:

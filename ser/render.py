@@ -63,17 +63,26 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """A CV summary (`ser.cv.summarize_runs`) as a markdown table: mean +- std per fold, pooled over folds."""
-    lines = [
-        "| configuration | runs | test WA | test UA | test macro-F1 | pooled WA | pooled UA |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    """A CV summary (`ser.cv.summarize_runs`) as a markdown table: mean +- std per fold, pooled over folds.
+    Runs with dimensional attributes add the mean CCC (per fold and pooled) and CCC per attribute."""
+    classes = "test/ua_mean" in summary
+    attributes = [c[len("test/ccc_") : -len("_mean")] for c in summary.columns
+                  if c.startswith("test/ccc_") and c.endswith("_mean") and c != "test/ccc_mean_mean"]  # fmt: skip
+    head = ["configuration", "runs"]
+    if classes:
+        head += ["test WA", "test UA", "test macro-F1", "pooled WA", "pooled UA"]
+    if attributes:
+        head += ["test CCC (mean)", *(f"test CCC {a}" for a in attributes), "pooled CCC (mean)"]
+    lines = ["| " + " | ".join(head) + " |", "| --- | " + " | ".join("---:" for _ in head[1:]) + " |"]
     for _, r in summary.iterrows():
-        lines.append(
-            f"| {r['configuration']} | {r['runs']} "
-            f"| {_spread(r, 'test/wa')} | {_spread(r, 'test/ua')} | {_spread(r, 'test/macro_f1')} "
-            f"| {r['pooled/wa']:.3f} | {r['pooled/ua']:.3f} |"
-        )
+        cells = [str(r["configuration"]), str(r["runs"])]
+        if classes:
+            cells += [_spread(r, "test/wa"), _spread(r, "test/ua"), _spread(r, "test/macro_f1"),
+                      f"{r['pooled/wa']:.3f}", f"{r['pooled/ua']:.3f}"]  # fmt: skip
+        if attributes:
+            cells += [_spread(r, "test/ccc_mean"), *(_spread(r, f"test/ccc_{a}") for a in attributes),
+                      f"{r['pooled/ccc_mean']:.3f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
