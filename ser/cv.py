@@ -19,9 +19,9 @@ from ser.runs import (
     PREDICTIONS,
     SUMMARY_METRICS,
     Predictions,
+    attributes_of,
     frame_to_predictions,
     read_metrics,
-    attributes_of,
     read_predictions,
     run_overrides,
 )

@@ -33,7 +33,9 @@ class HasPredictions(Protocol):
     val: Predictions
 
 
-def aligned_values(members: list[HasPredictions], part: str) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
+def aligned_values(
+    members: list[HasPredictions], part: str
+) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
     """Utterance ids (sorted), reference values and each member's estimates on them; a one-line error
     when members predict different utterances, attributes or reference values."""
     first: Predictions = getattr(members[0], part)
@@ -42,14 +44,20 @@ def aligned_values(members: list[HasPredictions], part: str) -> tuple[list[str],
     for m in members:
         p: Predictions = getattr(m, part)
         if p.attributes != first.attributes:
-            raise ValueError(f"attributes differ: {m.run_dir} has {p.attributes}, {members[0].run_dir} has {first.attributes}")
+            raise ValueError(
+                f"attributes differ: {m.run_dir} has {p.attributes}, {members[0].run_dir} has {first.attributes}"
+            )
         if sorted(p.utterance_id) != ids:
-            raise ValueError(f"{part} sets differ in fold {m.fold}: {m.run_dir} and {members[0].run_dir} predict different utterances")
+            raise ValueError(
+                f"{part} sets differ in fold {m.fold}: {m.run_dir} and {members[0].run_dir} predict different utterances"
+            )
         order = np.argsort(p.utterance_id)
         if reference is None:
             reference = p.values[order]
         elif not np.allclose(p.values[order], reference, equal_nan=True):
-            raise ValueError(f"reference values differ in fold {m.fold} between {m.run_dir} and {members[0].run_dir}")
+            raise ValueError(
+                f"reference values differ in fold {m.fold} between {m.run_dir} and {members[0].run_dir}"
+            )
         estimates.append(p.estimates[order])
     return ids, reference, estimates
 
@@ -75,7 +83,9 @@ def pool_values(members: list[HasPredictions], method: str) -> tuple[dict[str, P
     test_ids, test_values, test_estimates = aligned_values(members, "test")
     has_val = all(len(m.val.utterance_id) for m in members)
     if method == "weighted" and not has_val:
-        raise ValueError("method=weighted learns from validation predictions, but a run has no val_predictions.csv")
+        raise ValueError(
+            "method=weighted learns from validation predictions, but a run has no val_predictions.csv"
+        )
     val_ids, val_values, val_estimates = aligned_values(members, "val") if has_val else ([], None, [])
     info: dict = {}
     if method == "weighted":
@@ -90,7 +100,10 @@ def pool_values(members: list[HasPredictions], method: str) -> tuple[dict[str, P
         mixed = sum(w[None, :] * e for w, e in zip(weights, estimates, strict=True))
         return Predictions(ids, np.full(len(ids), -1), np.zeros((len(ids), 0)), attributes, values, mixed)
 
-    return {"val": pooled(val_ids, val_values, val_estimates), "test": pooled(test_ids, test_values, test_estimates)}, info
+    return {
+        "val": pooled(val_ids, val_values, val_estimates),
+        "test": pooled(test_ids, test_values, test_estimates),
+    }, info
 
 
 def pool_regression_fold(members: list[HasPredictions], method: str) -> tuple[FitResult, dict]:
@@ -100,7 +113,9 @@ def pool_regression_fold(members: list[HasPredictions], method: str) -> tuple[Fi
     return FitResult(val=parts["val"], test=parts["test"]), info
 
 
-def with_pooled_values(result: FitResult, members: list[HasPredictions], method: str, info: dict) -> FitResult:
+def with_pooled_values(
+    result: FitResult, members: list[HasPredictions], method: str, info: dict
+) -> FitResult:
     """A multitask ensemble: the pooled classes of `result` with the members' pooled attributes
     (`weighted` for methods that learn from validation, else `mean`); `info` gets their weights."""
     parts, learnt = pool_values(members, "weighted" if method in ("weighted", "stack") else "mean")

@@ -132,7 +132,13 @@ def results_table(metrics: dict, classes: list[str]) -> str:
 
 def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
     """Horizontal bars of UA (mean +- std over folds) per configuration, best on top; long labels are
-    wrapped and the legend sits above the bars, so neither is clipped nor covers a bar."""
+    wrapped and the legend sits above the bars, so neither is clipped nor covers a bar. Regression
+    runs (no UA) get their mean CCC instead."""
+    what = "UA"
+    if "test/ua_mean" not in table:
+        what = "mean CCC"
+        table = table.assign(**{"test/ua_mean": table["test/ccc_mean_mean"], "test/ua_std": table["test/ccc_mean_std"],
+                                "test/wa_mean": np.nan})  # fmt: skip
     labels = [wrap_label(str(c)) for c in table["configuration"]]
     lines = [label.count("\n") + 1 for label in labels]
     row_height = [0.3 + 0.22 * n for n in lines]
@@ -140,7 +146,7 @@ def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
     y = np.cumsum(row_height[::-1])[::-1] - np.array(row_height) / 2  # best on top, each row as tall as its label
     std = table["test/ua_std"].where(table["runs"] > 1, 0.0) if "runs" in table else table["test/ua_std"]
     ax.barh(y, table["test/ua_mean"], height=0.6 * np.array(row_height), xerr=std.fillna(0.0),
-            color="tab:blue", alpha=0.8, capsize=3, label="UA (mean ± std over folds)")  # fmt: skip
+            color="tab:blue", alpha=0.8, capsize=3, label=f"{what} (mean ± std over folds)")  # fmt: skip
     ax.scatter(table["test/wa_mean"], y, color="black", marker="|", s=200, label="WA (mean)", zorder=3)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(0, sum(row_height))

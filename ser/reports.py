@@ -39,6 +39,8 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     for i, name in enumerate(table["configuration"]):
         members = groups[name]
         pooled, classes = pooled_predictions(members)
+        if not pooled.has_classes:  # regression runs: the leaderboard's CCC is their report
+            continue
         plot_confusion(pooled.target, pooled.pred, classes, out / f"confusion_{i + 1:02d}.png", title=f"{name} (pooled over folds)")
         m = classification_metrics(pooled.target, pooled.pred, classes)
         recall_rows.append({"configuration": name, **{c: m.get(f"test/recall_{c}", float("nan")) for c in classes}})

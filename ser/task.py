@@ -35,7 +35,9 @@ class TaskSettings:
     """`task:` (conf/task/): what the run predicts and how regression targets are learnt."""
 
     name: str = "classification"  # classification | regression | multitask
-    targets: list[str] = field(default_factory=lambda: ["valence", "arousal", "dominance"])  # manifest columns
+    targets: list[str] = field(
+        default_factory=lambda: ["valence", "arousal", "dominance"]
+    )  # manifest columns
     scaling: str = "minmax"  # minmax (training range -> [-1, 1]) | standard (training mean 0, std 1) | none
     loss: str = "ccc"  # neural regression loss: ccc (1 - mean CCC over the attributes of a batch) | mse
     loss_weight: float = 1.0  # multitask: loss = cross-entropy + loss_weight x regression loss
@@ -101,14 +103,20 @@ def task_settings(cfg: Mapping) -> TaskSettings:
         if value not in choices:
             raise ValueError(f"task.{key}={value} is not a choice: use one of {', '.join(choices)}")
     if settings.name != "classification" and not settings.targets:
-        raise ValueError(f"task={settings.name} needs task.targets (manifest columns, e.g. [valence,arousal,dominance])")
+        raise ValueError(
+            f"task={settings.name} needs task.targets (manifest columns, e.g. [valence,arousal,dominance])"
+        )
     return settings
 
 
 def check_value_columns(manifest: pd.DataFrame, targets: Sequence[str], task: str, corpus: str) -> None:
     """One line when a target column is missing or has no value at all (e.g. EmoDB has no V/A/D)."""
     missing = [t for t in targets if t not in manifest.columns]
-    empty = [t for t in targets if t in manifest.columns and pd.to_numeric(manifest[t], errors="coerce").isna().all()]
+    empty = [
+        t
+        for t in targets
+        if t in manifest.columns and pd.to_numeric(manifest[t], errors="coerce").isna().all()
+    ]
     if missing or empty:
         what = "; ".join(part for part in (f"no column {', '.join(missing)}" if missing else "",
                                            f"no value in {', '.join(empty)}" if empty else "") if part)  # fmt: skip

@@ -8,7 +8,13 @@ import pandas as pd
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from ser.corpora.manifest_schema import MANIFEST_COLUMNS, OPTIONAL_COLUMNS, check_manifest, make_manifest, skipped_counts
+from ser.corpora.manifest_schema import (
+    MANIFEST_COLUMNS,
+    OPTIONAL_COLUMNS,
+    check_manifest,
+    make_manifest,
+    skipped_counts,
+)
 
 __all__ = ["MANIFEST_COLUMNS", "OPTIONAL_COLUMNS", "check_manifest", "load_corpus", "make_manifest", "skipped_counts"]
 
