@@ -128,7 +128,9 @@ def prepare_fold(cfg: DictConfig) -> FoldData:
         "%s fold %d/%d: train %d, val %d, test %d utterances",
         split.method, split.fold, split.n_folds, len(split.train), len(split.val), len(split.test),
     )
-    task = fit_task(settings, manifest[list(settings.targets)].to_numpy()[split.train]) if settings.name != "classification" else Task()
+    task = Task()
+    if settings.name != "classification":  # scaling statistics from the training rows only
+        task = fit_task(settings, manifest[list(settings.targets)].to_numpy()[split.train])
     return FoldData(manifest, classes, split, features, task)
 
 

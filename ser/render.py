@@ -161,8 +161,8 @@ def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 def learning_curve_panels(log_file: str | Path) -> list[tuple[str, dict[str, pd.Series]]]:
-    """The per-epoch series of a run's CSV log (`csv/metrics.csv`) worth drawing: a `loss` and a `UA`
-    panel, each {column: series}; `final/...` figures (logged once, outside any epoch) and empty
+    """The per-epoch series of a run's CSV log (`csv/metrics.csv`) worth drawing: a `loss`, a `UA` and
+    (dimensional tasks) a `CCC` panel, each {column: series}; `final/...` figures (logged once, outside any epoch) and empty
     columns are left out, so the legend lists only what is drawn. Empty when there is no usable log."""
     log_file = Path(log_file)
     if not log_file.is_file():
@@ -176,6 +176,7 @@ def learning_curve_panels(log_file: str | Path) -> list[tuple[str, dict[str, pd.
     panels = [
         ("loss", {c: s for c, s in series.items() if c.endswith(("/loss", "/loss_epoch"))}),
         ("UA", {c: s for c, s in series.items() if c.endswith(("/ua", "/ua_epoch"))}),
+        ("CCC", {c: s for c, s in series.items() if c.endswith("/ccc_mean")}),  # regression, multitask
     ]
     return [(name, cols) for name, cols in panels if cols]
 
