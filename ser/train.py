@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one model on one fold; return metrics.json's content."""
     check_settings(cfg)
+    get_family(cfg.model.family).check(cfg)  # e.g. a classifier with task=regression: one line, before any data
     set_torch_threads(cfg.get("threads", "auto"))  # torch's default collapses next to busy processes
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # not on stderr: errors there stay one line
     log.info("seed %d", int(cfg.seed))

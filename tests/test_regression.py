@@ -247,7 +247,17 @@ def test_task_settings_are_checked(compose_config) -> None:
     assert cfg.callbacks.model_checkpoint.monitor == "val/ccc_mean"
     assert compose_config([]).callbacks.model_checkpoint.monitor == "val/ua"  # classification as before
     assert compose_config(["model=svr"]).task.name == "regression"  # regressor configs pick the task
+    from ser.models import get_family
     from ser.task import task_settings
+
+    classical = get_family("classical")  # checked before any data is read (train calls family.check first)
+    with pytest.raises(ValueError, match="model=svm is a classifier; task=regression needs a regressor"):
+        classical.check(compose_config(["task=regression", "model=svm"]))
+    with pytest.raises(ValueError, match="model=svr is a regressor: train it with task=regression"):
+        classical.check(compose_config(["model=svr", "task=classification"]))
+    with pytest.raises(ValueError, match="task=multitask trains one neural net"):
+        classical.check(compose_config(["model=ridge", "task=multitask"]))
+    classical.check(compose_config(["model=svm"]))  # a classifier for classes: fine
 
     with pytest.raises(ValueError, match="task.scaling=minmaxx is not a choice"):
         task_settings({"task": {"name": "regression", "scaling": "minmaxx"}})
@@ -255,3 +265,29 @@ def test_task_settings_are_checked(compose_config) -> None:
         json.loads(json.dumps(fit_task(TaskSettings(), np.zeros((0, 3))).to_dict()))["name"]
         == "classification"
     )
+
+
+def test_multitask_ensemble_pools_classes_and_attributes() -> None:
+    """Two multitask members: classes pooled by the method, attributes by mean (or validation CCC)."""
+    from ser.ensemble import Member
+    from ser.runs import Predictions
+
+    ids = ["u1", "u2", "u3", "u4"]
+    values = np.array([[1.0], [2.0], [3.0], [4.0]])
+    protocol = ("demo", "iemocap4", "loso", "")
+
+    def member(name: str, probs: list[list[float]], estimates: list[float]) -> Member:
+        part = Predictions(ids, [0, 1, 0, 1], probs, ["arousal"], values, np.array(estimates)[:, None])
+        return Member(Path(name), 1, ["a", "b"], part, part, protocol)
+
+    good = member("good", [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], [1.1, 2.1, 2.9, 4.2])
+    poor = member(
+        "poor", [[0.4, 0.6], [0.6, 0.4], [0.5, 0.5], [0.5, 0.5]], [4.0, 1.0, 3.0, 2.0]
+    )  # negative CCC
+    mean, _ = pool_fold([good, poor], "mean")
+    np.testing.assert_allclose(mean.test.probs, (good.test.probs + poor.test.probs) / 2)
+    np.testing.assert_allclose(mean.test.estimates, (good.test.estimates + poor.test.estimates) / 2)
+    weighted, info = pool_fold([good, poor], "weighted")
+    assert info["attribute_weights"]["arousal"] == [1.0, 0.0]  # the poor member's validation CCC is below 0
+    np.testing.assert_allclose(weighted.test.estimates, good.test.estimates)
+    assert weighted.test.has_classes and weighted.test.attributes == ["arousal"]

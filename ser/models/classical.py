@@ -69,7 +69,7 @@ from ser.metrics import classification_metrics, regression_metrics
 from ser.models.family import ModelFamily
 from ser.normalize import pooled_stats, speaker_stats, standardize_by_speaker
 from ser.runs import FitResult, Predictions
-from ser.task import Task
+from ser.task import Task, task_settings
 
 log = logging.getLogger(__name__)
 
@@ -482,17 +482,17 @@ def select_regressor_on_validation(
     return best, best_params, records
 
 
-def check_estimator_task(estimator: Any, task: Task, name: str) -> None:
-    """One line when the model config's estimator and `task=` do not fit together."""
-    if task.name == "multitask":
+def check_estimator_task(estimator: Any, task: str, name: str) -> None:
+    """One line when the model config's estimator and `task=` (its name) do not fit together."""
+    if task == "multitask":
         raise ValueError(
             f"task=multitask trains one neural net with a class head and an attribute head; model={name} is classical: "
             f"use a neural model (model=dnn), or run task=classification and task=regression separately"
         )
     regressor = is_regressor(estimator)
-    if task.name == "regression" and not regressor:
+    if task == "regression" and not regressor:
         raise ValueError(f"model={name} is a classifier; task=regression needs a regressor: model=svr, ridge or xgboost_reg")
-    if task.name == "classification" and regressor:
+    if task == "classification" and regressor:
         raise ValueError(f"model={name} is a regressor: train it with task=regression (or choose a classifier)")
 
 
@@ -573,7 +573,7 @@ class ClassicalFamily(ModelFamily):
         tr, va, te = split.train, split.val, split.test
 
         estimator = build_estimator(model_cfg)
-        check_estimator_task(estimator, data.task, str(model_cfg.get("name", "")))
+        check_estimator_task(estimator, data.task.name, str(model_cfg.get("name", "")))
         select = model_cfg.get("select")
         grid = OmegaConf.to_container(select, resolve=True) if select else {}
         n_jobs = int(cfg.get("jobs", -1) or -1)
@@ -623,6 +623,10 @@ class ClassicalFamily(ModelFamily):
         log.info("%s: fit %.1fs on %d utterances, %d %s (%d used)", model_cfg.get("name"), fitted, len(tr),
                  extra["model/n_features"], "n-grams" if inputs == "text" else "features", n_used)  # fmt: skip
         return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
+
+    def check(self, cfg: DictConfig) -> None:
+        """Before any data is read: the estimator must be a regressor exactly when `task=regression`."""
+        check_estimator_task(build_estimator(cfg.model), task_settings(cfg).name, str(cfg.model.get("name", "")))
 
     def _fit_regression(
         self, cfg: DictConfig, data: FoldData, out: Path, loggers: list, estimator: Any, grid: dict, X: np.ndarray,

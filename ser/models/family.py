@@ -43,6 +43,11 @@ class ModelFamily(ABC):
         which gives their speakers), in the run's class order. A model that standardises each speaker
         uses `speaker_stats[speaker]` (mean, std) where given, else statistics of the speaker's rows."""
 
+    def check(self, cfg: DictConfig) -> None:
+        """Refuse, in one line and before any data is read, a config the family cannot train (e.g. a
+        classifier asked for `task=regression`); nothing to check by default."""
+        return None
+
     def predict_values(
         self, model: Any, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
     ) -> np.ndarray:
