@@ -9,6 +9,10 @@ Text models (`features=text` or `text_embedding`: `text_tfidf`, `text_embed`) re
 new audio does not come with: `model.predict_text(["I can't believe it!", ...])` takes them instead,
 and `model.predict(audio)` says so in one line.
 
+Regression and multitask runs (`task=regression|multitask`) give `pred_<attribute>` columns (e.g.
+`pred_valence`, `pred_arousal`, `pred_dominance`, in the corpus's scale, windows averaged) instead of,
+or besides, the class probabilities; `model.attributes` names them.
+
 Prediction writes nothing and uses no feature cache: features are computed in memory. Files longer
 than 1.5 windows are cut into `window_s` windows every `hop_s` seconds, and the windows'
 probabilities are averaged.
@@ -95,13 +99,34 @@ class TrainedModel:
         self.classes: list[str] = list(read_metrics(self.run_dir)["classes"])
         self.family: ModelFamily = get_family(self.config.model.family)
         self.model: Any = self.family.load(self.run_dir)
+        self.task = self.family.task(self.model)
+        # the dimensional attributes the run predicts (regression, multitask); [] for classification
+        self.attributes: list[str] = list(self.task.attributes) if self.task.has_values else []
         features = OmegaConf.to_container(self.config.features, resolve=True)
         # a text model has no audio settings, an audio model no text settings
         self.text_config = make_text_config(features) if is_text_view(features) else None
         self.feature_config = None if self.text_config else make_config(features)
 
     def __repr__(self) -> str:
-        return f"TrainedModel({str(self.run_dir)!r}, model={self.config.model.name}, classes={self.classes})"
+        what = f"classes={self.classes}" + (f", attributes={self.attributes}" if self.attributes else "")
+        return f"TrainedModel({str(self.run_dir)!r}, model={self.config.model.name}, {what})"
+
+    def _outputs(self, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None) -> np.ndarray:
+        """Per row: the class probabilities, then the attribute estimates (as the task has them)."""
+        parts = []
+        if self.classes:
+            parts.append(self.family.predict_proba(self.model, manifest, features, speaker_stats=speaker_stats))
+        if self.attributes:
+            parts.append(self.family.predict_values(self.model, manifest, features, speaker_stats=speaker_stats))
+        return np.concatenate(parts, axis=1)
+
+    def _row_outputs(self, row: dict[str, Any], mean: np.ndarray, ok: bool) -> None:
+        """`prob_<class>`..., `pred` and `pred_<attribute>`... of one input from its mean outputs."""
+        n = len(self.classes)
+        if self.classes:
+            row.update({f"prob_{c}": float(p) for c, p in zip(self.classes, mean[:n], strict=True)})
+            row["pred"] = self.classes[int(np.argmax(mean[:n]))] if ok else ""
+        row.update({f"pred_{a}": float(v) for a, v in zip(self.attributes, mean[n:], strict=True)})
 
     def predict(
         self,
@@ -113,8 +138,9 @@ class TrainedModel:
         min_speaker_seconds: float = 30.0,
     ) -> pd.DataFrame:
         """One row per input (a folder stands for the audio files under it): `input`, `speaker` (empty
-        with `speakers="none"`), `windows`, `prob_<class>`..., `pred`, and `error` (why an input was
-        skipped, else empty)."""
+        with `speakers="none"`), `windows`, `prob_<class>`..., `pred` (runs with classes),
+        `pred_<attribute>`... (regression and multitask runs), and `error` (why an input was skipped,
+        else empty)."""
         if self.text_config is not None:
             raise ValueError(
                 f"{self.run_dir} is a text model (features={self.text_config.view}): it reads transcripts, "
@@ -152,9 +178,9 @@ class TrainedModel:
             mine = windows_of.get(k, [])
             row: dict[str, Any] = {"input": item.name, "speaker": "" if alone else speaker_of[k], "windows": len(mine)}
             error = item.error or ("" if mine else "no features could be computed")
-            mean = np.mean([probs[i] for i in mine], axis=0) if mine else np.full(len(self.classes), np.nan)
-            row.update({f"prob_{c}": float(p) for c, p in zip(self.classes, mean, strict=True)})
-            row["pred"] = self.classes[int(np.argmax(mean))] if mine else ""
+            width = len(self.classes) + len(self.attributes)
+            mean = np.mean([probs[i] for i in mine], axis=0) if mine else np.full(width, np.nan)
+            self._row_outputs(row, mean, bool(mine))
             row["error"] = error
             rows.append(row)
         return pd.DataFrame(rows)
@@ -176,16 +202,16 @@ class TrainedModel:
         ids = [str(i) for i in range(len(transcripts))]
         features = text_feature_set(ids, transcripts, cfg)
         kept = {uid: i for i, uid in enumerate(features.ids)}
-        probs = np.zeros((0, len(self.classes)))
+        width = len(self.classes) + len(self.attributes)
+        probs = np.zeros((0, width))
         if features.ids:
             manifest = pd.DataFrame({"utterance_id": features.ids, "speaker": features.ids})
-            probs = self.family.predict_proba(self.model, manifest, features)
+            probs = self._outputs(manifest, features)
         rows = []
         for uid, raw in zip(ids, transcripts, strict=True):
             row: dict[str, Any] = {"input": raw, "text": cfg.clean(raw)}
-            p = probs[kept[uid]] if uid in kept else np.full(len(self.classes), np.nan)
-            row.update({f"prob_{c}": float(v) for c, v in zip(self.classes, p, strict=True)})
-            row["pred"] = self.classes[int(np.argmax(p))] if uid in kept else ""
+            p = probs[kept[uid]] if uid in kept else np.full(width, np.nan)
+            self._row_outputs(row, p, uid in kept)
             row["error"] = "" if uid in kept else dict(features.skipped).get(uid, "")
             rows.append(row)
         return pd.DataFrame(rows)
@@ -250,7 +276,8 @@ class TrainedModel:
         self, ids: list[str], waves: list[np.ndarray], window_speakers: list[str], items: list[_Input],
         speaker_of: list[str], min_seconds: float, owner: list[int],
     ) -> dict[int, np.ndarray]:  # fmt: skip
-        """Probabilities per window index, for the windows whose features could be computed."""
+        """Outputs per window index (`_outputs`: probabilities, attribute estimates), for the windows
+        whose features could be computed."""
         cfg = self.feature_config
         rows: list[np.ndarray | str] = []
         for start in range(0, len(waves), BATCH_WINDOWS):
@@ -277,7 +304,7 @@ class TrainedModel:
                 log.info("%d of %d speakers have less than %.0f s of audio: standardised with the training speakers' "
                          "pooled statistics (group a speaker's files with speakers=... to use their own)",
                          len(short), len(set(speaker_of)), min_seconds)  # fmt: skip
-        probs = self.family.predict_proba(self.model, manifest, features, speaker_stats=stats)
+        probs = self._outputs(manifest, features, speaker_stats=stats)
         return {i: p for i, p in zip(kept, probs, strict=True)}
 
 

@@ -1,4 +1,4 @@
-"""Structured configs: dataclass schemas behind `conf/features/`, `conf/split/` and `conf/data/`.
+"""Structured configs: dataclass schemas behind `conf/features/`, `conf/split/`, `conf/task/` and `conf/data/`.
 
 `conf/features/` has two schemas: `schema` (the audio views, `FeatureSettings`) and `text_schema`
 (the text views, `TextSettings`).
@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ser.features.config import FeatureConfig
 from ser.features.text import TextConfig
+from ser.task import TaskSettings
 
 
 @dataclass
@@ -144,6 +145,7 @@ SCHEMAS: dict[str, type] = {
     "features/schema": FeatureSettings,
     "features/text_schema": TextSettings,
     "split/schema": SplitSettings,
+    "task/schema": TaskSettings,
     **{f"data/{name}_schema": with_target(settings, target) for name, (settings, target) in DATA_VIEWS.items()},
 }
 

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ser import combiners
 from ser.cv import IGNORED_KEYS, configuration_of, cv_summary
+from ser.ensemble_regression import pool_regression_fold, summary_line, with_pooled_values
 from ser.loggers import build_loggers
 from ser.render import markdown_table, results_table, summary_markdown
 from ser.runs import (
@@ -260,6 +261,8 @@ def pool_fold(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose method= one of {', '.join(METHODS)}")
+    if not members[0].test.has_classes:  # regression runs: their attributes pooled by ser.ensemble_regression
+        return pool_regression_fold(members, method)
     classes = members[0].classes
     test_ids, test_target, test_probs = _align(members, "test")
     needs_val = method in ("weighted", "stack")
@@ -286,7 +289,10 @@ def pool_fold(
     pooled_test = pool(test_probs)
     pooled_val = pool(val_probs) if len(val_ids) else np.zeros((0, len(classes)))
     val = Predictions(val_ids, val_target, pooled_val)
-    return FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test)), info
+    result = FitResult(val=val, test=Predictions(test_ids, test_target, pooled_test))
+    if members[0].test.has_values:  # multitask runs: their attributes too (ser.ensemble_regression)
+        result = with_pooled_values(result, members, method, info)
+    return result, info
 
 
 def _learning_settings(cfg: DictConfig) -> tuple[str, float, float]:
@@ -315,7 +321,9 @@ def run_ensemble(cfg: DictConfig) -> dict:
     corpus, labels, split, subset = members[0].protocol
     fold_dirs, learned = [], []
     for fold, fold_members in by_fold.items():
-        evidence = gather_evidence(by_fold, fold, source) if cfg.method in ("weighted", "stack") else None
+        # classification members learn from pooled evidence; regression runs weigh by their own validation CCC
+        learns = cfg.method in ("weighted", "stack") and fold_members[0].test.has_classes
+        evidence = gather_evidence(by_fold, fold, source) if learns else None
         result, info = pool_fold(fold_members, cfg.method, int(cfg.seed), evidence, prior_rows, stack_l2)
         if evidence is not None:
             learned.append(_learned_row(fold, fold_members, info))
@@ -324,7 +332,9 @@ def run_ensemble(cfg: DictConfig) -> dict:
         if subset:
             info["corpus_subset"] = subset
         metrics = write_run(fold_dir, result, fold_members[0].classes, fold, info)
-        log.info("fold %d: %d members, test UA %.3f", fold, len(fold_members), metrics["test/ua"])
+        headline = "UA" if "test/ua" in metrics else "CCC"  # regression runs: mean CCC
+        log.info("fold %d: %d members, test %s %.3f", fold, len(fold_members), headline,
+                 metrics["test/ua" if headline == "UA" else "test/ccc_mean"])  # fmt: skip
         fold_dirs.append(fold_dir)
     summary = {"configuration": f"ensemble-{cfg.method}", **cv_summary(fold_dirs)}
     learned_table = pd.DataFrame(learned)
@@ -340,9 +350,12 @@ def run_ensemble(cfg: DictConfig) -> dict:
     else:
         print(results_table(metrics, fold_members[0].classes))
     per_fold = len(next(iter(by_fold.values())))
+    figures = [summary_line(summary)] if "test/ccc_mean_mean" in summary else []
+    if "test/ua_mean" in summary:
+        figures.insert(0, f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
+                          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f}")  # fmt: skip
     print(f"ensemble {cfg.method} of {per_fold} members per fold ({len(members)} runs) over {len(by_fold)} fold(s): "
-          f"UA {summary['test/ua_mean']:.3f} +- {summary['test/ua_std']:.3f}, "
-          f"WA {summary['test/wa_mean']:.3f} +- {summary['test/wa_std']:.3f}, pooled UA {summary['pooled/ua']:.3f}")
+          f"{'; '.join(figures)}")
     _follow_inputs_on_wandb(cfg, [m.run_dir for m in members])
     loggers = build_loggers(cfg.get("logger"))
     for lg in loggers:

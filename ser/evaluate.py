@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,18 +36,29 @@ def reevaluate(run_dir: str | Path, out_dir: str | Path, threads: int | str | No
     data = prepare_fold(cfg)
     family = get_family(cfg.model.family)
     model = family.load(run)
+    task = family.task(model)
     parts = {}
     for part in ("val", "test"):
         rows = getattr(data.split, part)
         manifest = data.manifest.iloc[rows].reset_index(drop=True)
-        probs = family.predict_proba(model, manifest, data.features.subset(rows))
-        parts[part] = Predictions(manifest["utterance_id"].tolist(), manifest["target"].to_numpy(), probs)
+        features = data.features.subset(rows)
+        probs = family.predict_proba(model, manifest, features)
+        target = manifest["target"].to_numpy() if task.has_classes else np.full(len(rows), -1)
+        if task.has_values:
+            estimates = family.predict_values(model, manifest, features)
+            parts[part] = Predictions(manifest["utterance_id"].tolist(), target, probs, list(task.attributes),
+                                      data.values(rows), estimates)  # fmt: skip
+        else:
+            parts[part] = Predictions(manifest["utterance_id"].tolist(), target, probs)
     metrics = write_run(out_dir, FitResult(val=parts["val"], test=parts["test"]), data.classes, data.split.fold,
                         {"reevaluated_run": str(run)})
     trained = read_metrics(run)
-    diffs = {k: abs(metrics[k] - trained[k]) for k in SUMMARY_METRICS if k in trained}
+    # the task's headline figures: classes' WA/UA/macro-F1, attributes' CCC
+    checked = (list(SUMMARY_METRICS) if task.has_classes else []) + (
+        [f"test/ccc_{a}" for a in task.attributes] + ["test/ccc_mean"] if task.has_values else [])  # fmt: skip
+    diffs = {k: abs(metrics[k] - trained[k]) for k in checked if k in trained}
     metrics["matches_training"] = bool(diffs) and max(diffs.values()) < 1e-6
-    for key in SUMMARY_METRICS:
+    for key in checked:
         print(f"{key:15s} trained {trained.get(key, float('nan')):.4f}  now {metrics[key]:.4f}")
     print("matches training-time metrics" if metrics["matches_training"] else f"DIFFERS from training-time metrics: {diffs}")
     print(f"evaluation folder: {out_dir}")

@@ -263,6 +263,12 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
             f"{run_dir} reads transcripts (model={cfg.model.name}); ONNX export covers the audio nets "
             f"({', '.join(neural_model_names())}): use ser.load({run_dir}) in Python instead"
         )
+    task = str((cfg.get("task") or {}).get("name", "classification"))
+    if task != "classification":
+        raise ExportError(
+            f"{run_dir} is a {task} run (task={task}); ONNX export covers classification nets (logits and "
+            f"probabilities): use ser.load({run_dir}).predict, which gives pred_<attribute> in the corpus's scale"
+        )
     if importlib.util.find_spec("onnx") is None:  # torch writes the file through it
         raise ExportError("ONNX export needs the onnx package: pip install onnx onnxruntime")
     model = family.load(run_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from ser.features import FeatureSet, extract_view, is_text_view
 from ser.features.sentence_encoder import embedding_device
 from ser.labels import LabelSet, apply_labels
 from ser.splits import Split, make_split
+from ser.task import Task, check_value_columns, drop_missing_values, fit_task, task_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,21 @@ class FoldData:
     """One fold, ready for any model family.
 
     `manifest` rows are aligned with `features.data` (row i is `features.ids[i]`); `split` holds row
-    positions into both.
+    positions into both. `task` says what is predicted (`ser.task`): for regression and multitask,
+    the manifest columns `task.attributes` hold every row's values and `task` their scaling, fit on
+    the training rows.
     """
 
     manifest: pd.DataFrame
     classes: list[str]
     split: Split
     features: FeatureSet
+    task: Task = field(default_factory=Task)
+
+    def values(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The attributes' values `(N, K)` in the corpus's scale (all rows, or `rows`)."""
+        frame = self.manifest if rows is None else self.manifest.iloc[np.asarray(rows)]
+        return frame[list(self.task.attributes)].to_numpy(dtype=np.float64)
 
 
 def load_labelled(cfg: DictConfig) -> tuple[pd.DataFrame, list[str]]:
@@ -107,11 +116,30 @@ def split_of(cfg: Mapping, manifest: pd.DataFrame, seed: int) -> Split:
 
 def prepare_fold(cfg: DictConfig) -> FoldData:
     """Corpus, labels, features and split for the fold the config names."""
+    settings = task_settings(cfg)
     labelled, classes = load_labelled(cfg)
+    if settings.name != "classification":  # before extracting anything: a corpus without V/A/D is one line
+        check_value_columns(labelled, settings.targets, settings.name, str(cfg.corpus.name))
     manifest, features = extract_features(cfg, labelled)
+    if settings.name != "classification":
+        # after extraction, so regression and classification runs share one feature cache
+        manifest, features = _with_values(manifest, features, settings.targets)
     split = split_of(cfg, manifest, int(cfg.seed))
     log.info(
         "%s fold %d/%d: train %d, val %d, test %d utterances",
         split.method, split.fold, split.n_folds, len(split.train), len(split.val), len(split.test),
     )
-    return FoldData(manifest, classes, split, features)
+    task = Task()
+    if settings.name != "classification":  # scaling statistics from the training rows only
+        task = fit_task(settings, manifest[list(settings.targets)].to_numpy()[split.train])
+    return FoldData(manifest, classes, split, features, task)
+
+
+def _with_values(manifest: pd.DataFrame, features: FeatureSet, targets: list[str]) -> tuple[pd.DataFrame, FeatureSet]:
+    """Manifest rows (and their features) that have every target's value; the others counted."""
+    kept = drop_missing_values(manifest, targets)
+    if len(kept) < len(manifest):
+        log.warning("%d utterances have no value for one of %s: left out", len(manifest) - len(kept), ", ".join(targets))
+        positions = {u: i for i, u in enumerate(features.ids)}
+        features = features.subset(np.array([positions[u] for u in kept["utterance_id"]], dtype=int))
+    return kept, features

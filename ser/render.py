@@ -63,17 +63,26 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """A CV summary (`ser.cv.summarize_runs`) as a markdown table: mean +- std per fold, pooled over folds."""
-    lines = [
-        "| configuration | runs | test WA | test UA | test macro-F1 | pooled WA | pooled UA |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    """A CV summary (`ser.cv.summarize_runs`) as a markdown table: mean +- std per fold, pooled over folds.
+    Runs with dimensional attributes add the mean CCC (per fold and pooled) and CCC per attribute."""
+    classes = "test/ua_mean" in summary
+    attributes = [c[len("test/ccc_") : -len("_mean")] for c in summary.columns
+                  if c.startswith("test/ccc_") and c.endswith("_mean") and c != "test/ccc_mean_mean"]  # fmt: skip
+    head = ["configuration", "runs"]
+    if classes:
+        head += ["test WA", "test UA", "test macro-F1", "pooled WA", "pooled UA"]
+    if attributes:
+        head += ["test CCC (mean)", *(f"test CCC {a}" for a in attributes), "pooled CCC (mean)"]
+    lines = ["| " + " | ".join(head) + " |", "| --- | " + " | ".join("---:" for _ in head[1:]) + " |"]
     for _, r in summary.iterrows():
-        lines.append(
-            f"| {r['configuration']} | {r['runs']} "
-            f"| {_spread(r, 'test/wa')} | {_spread(r, 'test/ua')} | {_spread(r, 'test/macro_f1')} "
-            f"| {r['pooled/wa']:.3f} | {r['pooled/ua']:.3f} |"
-        )
+        cells = [str(r["configuration"]), str(r["runs"])]
+        if classes:
+            cells += [_spread(r, "test/wa"), _spread(r, "test/ua"), _spread(r, "test/macro_f1"),
+                      f"{r['pooled/wa']:.3f}", f"{r['pooled/ua']:.3f}"]  # fmt: skip
+        if attributes:
+            cells += [_spread(r, "test/ccc_mean"), *(_spread(r, f"test/ccc_{a}") for a in attributes),
+                      f"{r['pooled/ccc_mean']:.3f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,20 +108,37 @@ def wrap_label(label: str, width: int = 38) -> str:
 
 
 def results_table(metrics: dict, classes: list[str]) -> str:
-    """The short results table users read at the end of a run: WA, UA, macro-F1 and per-class recall."""
-    lines = [f"{'':12s}{'val':>8s}{'test':>8s}"]
-    for key in ("wa", "ua", "macro_f1"):
-        lines.append(f"{key:12s}{metrics.get(f'val/{key}', float('nan')):8.3f}{metrics[f'test/{key}']:8.3f}")
-    for name in classes:
-        rec = metrics.get(f"test/recall_{name}")
-        if rec is not None:
-            lines.append(f"{'recall ' + name:12s}{'':8s}{rec:8.3f}")
+    """The short results table users read at the end of a run: WA, UA, macro-F1 and per-class recall;
+    for dimensional attributes (regression, multitask) CCC, Pearson and MAE of each and the mean CCC."""
+    targets = list(metrics.get("targets") or [])
+    width = 20 if targets else 12
+    lines = [f"{'':{width}s}{'val':>8s}{'test':>8s}"]
+
+    def row(key: str) -> str:
+        return f"{key:{width}s}{metrics.get(f'val/{key}', float('nan')):8.3f}{metrics[f'test/{key}']:8.3f}"
+
+    if "test/wa" in metrics:  # a regression run has no classes
+        lines += [row(key) for key in ("wa", "ua", "macro_f1")]
+        for name in classes:
+            rec = metrics.get(f"test/recall_{name}")
+            if rec is not None:
+                lines.append(f"{'recall ' + name:{width}s}{'':8s}{rec:8.3f}")
+    for name in targets:
+        lines += [row(f"{score}_{name}") for score in ("ccc", "pearson", "mae")]
+    if targets:
+        lines.append(row("ccc_mean"))
     return "\n".join(lines)
 
 
 def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
     """Horizontal bars of UA (mean +- std over folds) per configuration, best on top; long labels are
-    wrapped and the legend sits above the bars, so neither is clipped nor covers a bar."""
+    wrapped and the legend sits above the bars, so neither is clipped nor covers a bar. Regression
+    runs (no UA) get their mean CCC instead."""
+    what = "UA"
+    if "test/ua_mean" not in table:
+        what = "mean CCC"
+        table = table.assign(**{"test/ua_mean": table["test/ccc_mean_mean"], "test/ua_std": table["test/ccc_mean_std"],
+                                "test/wa_mean": np.nan})  # fmt: skip
     labels = [wrap_label(str(c)) for c in table["configuration"]]
     lines = [label.count("\n") + 1 for label in labels]
     row_height = [0.3 + 0.22 * n for n in lines]
@@ -120,7 +146,7 @@ def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
     y = np.cumsum(row_height[::-1])[::-1] - np.array(row_height) / 2  # best on top, each row as tall as its label
     std = table["test/ua_std"].where(table["runs"] > 1, 0.0) if "runs" in table else table["test/ua_std"]
     ax.barh(y, table["test/ua_mean"], height=0.6 * np.array(row_height), xerr=std.fillna(0.0),
-            color="tab:blue", alpha=0.8, capsize=3, label="UA (mean ± std over folds)")  # fmt: skip
+            color="tab:blue", alpha=0.8, capsize=3, label=f"{what} (mean ± std over folds)")  # fmt: skip
     ax.scatter(table["test/wa_mean"], y, color="black", marker="|", s=200, label="WA (mean)", zorder=3)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(0, sum(row_height))
@@ -135,8 +161,8 @@ def plot_leaderboard(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 def learning_curve_panels(log_file: str | Path) -> list[tuple[str, dict[str, pd.Series]]]:
-    """The per-epoch series of a run's CSV log (`csv/metrics.csv`) worth drawing: a `loss` and a `UA`
-    panel, each {column: series}; `final/...` figures (logged once, outside any epoch) and empty
+    """The per-epoch series of a run's CSV log (`csv/metrics.csv`) worth drawing: a `loss`, a `UA` and
+    (dimensional tasks) a `CCC` panel, each {column: series}; `final/...` figures (logged once, outside any epoch) and empty
     columns are left out, so the legend lists only what is drawn. Empty when there is no usable log."""
     log_file = Path(log_file)
     if not log_file.is_file():
@@ -150,6 +176,7 @@ def learning_curve_panels(log_file: str | Path) -> list[tuple[str, dict[str, pd.
     panels = [
         ("loss", {c: s for c, s in series.items() if c.endswith(("/loss", "/loss_epoch"))}),
         ("UA", {c: s for c, s in series.items() if c.endswith(("/ua", "/ua_epoch"))}),
+        ("CCC", {c: s for c, s in series.items() if c.endswith("/ccc_mean")}),  # regression, multitask
     ]
     return [(name, cols) for name, cols in panels if cols]
 

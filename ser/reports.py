@@ -39,11 +39,13 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     for i, name in enumerate(table["configuration"]):
         members = groups[name]
         pooled, classes = pooled_predictions(members)
+        for run in members:
+            plot_learning_curves(run / "csv" / "metrics.csv", out / f"curves_{i + 1:02d}_{run.name[:60]}.png", title=run.name)
+        if not pooled.has_classes:  # regression runs: no confusion matrix, no recall (the leaderboard has their CCC)
+            continue
         plot_confusion(pooled.target, pooled.pred, classes, out / f"confusion_{i + 1:02d}.png", title=f"{name} (pooled over folds)")
         m = classification_metrics(pooled.target, pooled.pred, classes)
         recall_rows.append({"configuration": name, **{c: m.get(f"test/recall_{c}", float("nan")) for c in classes}})
-        for run in members:
-            plot_learning_curves(run / "csv" / "metrics.csv", out / f"curves_{i + 1:02d}_{run.name[:60]}.png", title=run.name)
     recall = pd.DataFrame(recall_rows)
     recall.to_csv(out / "per_class_recall.csv", index=False)
     (out / "per_class_recall.md").write_text(markdown_table(recall))

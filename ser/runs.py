@@ -18,7 +18,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ser.metrics import classification_metrics
+from ser.metrics import classification_metrics, regression_metrics
 from ser.render import plot_confusion
 
 PREDICTIONS = "predictions.csv"
@@ -38,21 +38,45 @@ def output_dir(cfg: DictConfig) -> Path:
 
 @dataclass
 class Predictions:
-    """Class probabilities for a set of utterances, rows aligned with `utterance_id` and `target`."""
+    """Class probabilities for a set of utterances, rows aligned with `utterance_id` and `target`.
+
+    Regression and multitask runs (`ser.task`) add `attributes` (e.g. valence, arousal, dominance)
+    with the reference `values` and the model's `estimates`, `(N, K)` each, in the corpus's scale; a
+    regression run has no classes: `probs` is `(N, 0)` and `target` -1.
+    """
 
     utterance_id: list[str]
-    target: np.ndarray  # int class index of the reference label
+    target: np.ndarray  # int class index of the reference label (-1: none, regression)
     probs: np.ndarray  # (N, n_classes), rows sum to 1
+    attributes: list[str] = field(default_factory=list)
+    values: np.ndarray | None = None  # (N, K) reference values
+    estimates: np.ndarray | None = None  # (N, K) predicted values
 
     def __post_init__(self) -> None:
         self.target = np.asarray(self.target, dtype=int)
-        self.probs = np.asarray(self.probs, dtype=float)
+        self.probs = np.asarray(self.probs, dtype=float).reshape(len(self.utterance_id), -1)
         if self.probs.shape[0] != len(self.utterance_id) or len(self.target) != len(self.utterance_id):
             raise ValueError(f"predictions misaligned: {len(self.utterance_id)} ids, {len(self.target)} targets, {self.probs.shape[0]} rows")
+        self.attributes = [str(a) for a in self.attributes]
+        k = len(self.attributes)
+        for name in ("values", "estimates"):
+            array = getattr(self, name)
+            array = np.zeros((len(self.utterance_id), k)) if array is None else np.asarray(array, dtype=float)
+            if array.shape != (len(self.utterance_id), k):
+                raise ValueError(f"predictions misaligned: {name} of shape {array.shape} for {len(self.utterance_id)} ids, {k} attributes")
+            setattr(self, name, array)
 
     @property
     def pred(self) -> np.ndarray:
         return self.probs.argmax(axis=1)
+
+    @property
+    def has_classes(self) -> bool:
+        return self.probs.shape[1] > 0
+
+    @property
+    def has_values(self) -> bool:
+        return bool(self.attributes)
 
 
 @dataclass
@@ -66,22 +90,24 @@ class FitResult:
 
 
 def predictions_frame(p: Predictions, classes: list[str], fold: int) -> pd.DataFrame:
-    """The `predictions.csv` table: utterance_id, fold, label, pred, prob_<class>..."""
-    frame = pd.DataFrame(
-        {
-            "utterance_id": p.utterance_id,
-            "fold": fold,
-            "label": [classes[t] for t in p.target],
-            "pred": [classes[t] for t in p.pred],
-        }
-    )
-    for i, name in enumerate(classes):
-        frame[f"prob_{name}"] = p.probs[:, i]
+    """The `predictions.csv` table: utterance_id, fold, label, pred, prob_<class>... for classes, then
+    <attribute>..., pred_<attribute>... for dimensions (regression: only those)."""
+    frame = pd.DataFrame({"utterance_id": p.utterance_id, "fold": fold})
+    if p.has_classes:
+        frame["label"] = [classes[t] for t in p.target]
+        frame["pred"] = [classes[t] for t in p.pred]
+        for i, name in enumerate(classes):
+            frame[f"prob_{name}"] = p.probs[:, i]
+    for k, name in enumerate(p.attributes):
+        frame[name] = p.values[:, k]
+    for k, name in enumerate(p.attributes):
+        frame[f"pred_{name}"] = p.estimates[:, k]
     return frame
 
 
 def read_predictions(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read a predictions CSV; return it with the class order given by its `prob_` columns."""
+    """Read a predictions CSV; return it with the class order given by its `prob_` columns (none for
+    a regression run: `attributes_of` gives its attributes)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: is {path.parent} a run directory of train.py?")
@@ -90,14 +116,32 @@ def read_predictions(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     return frame, classes
 
 
+def attributes_of(frame: pd.DataFrame) -> list[str]:
+    """The dimensional attributes of a predictions table: those with a `pred_<attribute>` column."""
+    return [c[len("pred_") :] for c in frame.columns if c.startswith("pred_") and c[len("pred_") :] in frame.columns]
+
+
 def frame_to_predictions(frame: pd.DataFrame, classes: list[str]) -> Predictions:
     """Turn a predictions table back into aligned arrays."""
     index = {c: i for i, c in enumerate(classes)}
+    attributes = attributes_of(frame)
+    n = len(frame)
     return Predictions(
         utterance_id=frame["utterance_id"].astype(str).tolist(),
-        target=frame["label"].map(index).to_numpy(),
-        probs=frame[[f"prob_{c}" for c in classes]].to_numpy(),
+        target=frame["label"].map(index).to_numpy() if classes else np.full(n, -1),
+        probs=frame[[f"prob_{c}" for c in classes]].to_numpy() if classes else np.zeros((n, 0)),
+        attributes=attributes,
+        values=frame[attributes].to_numpy(dtype=float) if attributes else None,
+        estimates=frame[[f"pred_{a}" for a in attributes]].to_numpy(dtype=float) if attributes else None,
     )
+
+
+def prediction_metrics(p: Predictions, classes: list[str], stage: str) -> dict:
+    """Classification metrics where `p` has classes, regression metrics where it has attributes."""
+    out = classification_metrics(p.target, p.pred, classes, stage) if p.has_classes else {}
+    if p.has_values:
+        out.update(regression_metrics(p.values, p.estimates, p.attributes, stage))
+    return out
 
 
 def write_run(out_dir: str | Path, result: FitResult, classes: list[str], fold: int, info: dict | None = None) -> dict:
@@ -106,15 +150,20 @@ def write_run(out_dir: str | Path, result: FitResult, classes: list[str], fold: 
     out.mkdir(parents=True, exist_ok=True)
     predictions_frame(result.test, classes, fold).to_csv(out / PREDICTIONS, index=False)
     predictions_frame(result.val, classes, fold).to_csv(out / VAL_PREDICTIONS, index=False)
-    metrics = classification_metrics(result.test.target, result.test.pred, classes, "test")
+    metrics = prediction_metrics(result.test, classes, "test")
     if len(result.val.target):
-        metrics.update(classification_metrics(result.val.target, result.val.pred, classes, "val"))
-    metrics.update({"fold": fold, "classes": list(classes)})
+        metrics.update(prediction_metrics(result.val, classes, "val"))
+    test = result.test
+    task = "multitask" if test.has_classes and test.has_values else "regression" if test.has_values else "classification"
+    metrics.update({"fold": fold, "classes": list(classes) if test.has_classes else []})
+    if task != "classification":  # classification runs' metrics.json stay as they were
+        metrics.update({"task": task, "targets": list(test.attributes)})
     metrics.update({f"time/{k}_s": round(v, 3) for k, v in result.times.items()})
     metrics.update(result.extra)
     metrics.update(info or {})
     (out / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    plot_confusion(result.test.target, result.test.pred, classes, out / CONFUSION_PNG, title=f"test, fold {fold}")
+    if test.has_classes:
+        plot_confusion(test.target, test.pred, classes, out / CONFUSION_PNG, title=f"test, fold {fold}")
     return metrics
 
 

@@ -17,10 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from ser.config import check_settings  # importing ser.config registers the config schemas with Hydra
 from ser.fold import prepare_fold
 from ser.loggers import build_loggers
-from ser.metrics import classification_metrics
 from ser.models import get_family
 from ser.render import results_table
-from ser.runs import output_dir, write_run
+from ser.runs import output_dir, prediction_metrics, write_run
 from ser.threads import set_torch_threads
 
 log = logging.getLogger(__name__)
@@ -28,6 +27,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one model on one fold; return metrics.json's content."""
     check_settings(cfg)
+    get_family(cfg.model.family).check(cfg)  # e.g. a classifier with task=regression: one line, before any data
     set_torch_threads(cfg.get("threads", "auto"))  # torch's default collapses next to busy processes
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # not on stderr: errors there stay one line
     log.info("seed %d", int(cfg.seed))
@@ -40,8 +40,7 @@ def train(cfg: DictConfig) -> dict:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     result = get_family(cfg.model.family).fit(cfg, data, out, loggers)
     if rank_zero_only.rank != 0:  # DDP worker processes: rank 0 alone writes the run and prints
-        return {**classification_metrics(result.val.target, result.val.pred, data.classes, "val"),
-                **classification_metrics(result.test.target, result.test.pred, data.classes, "test")}
+        return {**prediction_metrics(result.val, data.classes, "val"), **prediction_metrics(result.test, data.classes, "test")}
     result.times = {"data": prepared, **result.times}
     info = {
         "model": cfg.model.name,

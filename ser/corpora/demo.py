@@ -17,6 +17,14 @@ emotion's, 30 % neutral, some with a neutral sentence before them. Text alone is
 chance but far from perfect, and it errs independently of the audio (its own random stream), so
 audio+text fusion has something to gain (`benchmarks/demo_text_signal.py` measures it).
 
+Dimensional ratings (valence, arousal, dominance, 1-5) follow each utterance's own voice parameters
+(`dimensions`): arousal is carried by its loudness, pitch level and speaking rate, dominance by
+loudness and pressed phonation (low open quotient), valence by the emotion and its intensity, and
+only weakly by the voice (formant raising of smiling, rising contours). Each speaker's raters lean
+their own way, and two evaluators' noisy, rounded ratings are averaged, so `task=regression` is
+learnable but not trivial. The parameters are recomputed from the utterance's audio stream, and the
+ratings drawn from a stream of their own, so the audio is the same as without them.
+
 Everything is drawn from `numpy.random.default_rng` streams derived from the seed, and wavs are written
 as 16-bit PCM, so the same seed gives byte-identical files.
 """
@@ -41,7 +49,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the generator's output changes, so caches of older versions are not reused.
 # 2: transcripts from their own stream, neutral lines for neutral utterances (audio as in 1).
-VERSION = 2
+# 3: V/A/D ratings from each utterance's voice parameters (audio, labels, transcripts as in 2).
+VERSION = 3
 SAMPLE_RATE = 16_000
 SESSIONS = (1, 2, 3, 4, 5)
 # 48 per speaker x 10 speakers = 480 utterances, of which ~88% are kept by iemocap4 (>= 400).
@@ -83,7 +92,8 @@ SPREAD = dict(f0_st=1.5, range_st=1.0, slope_st=1.5, rate=0.45, pause=0.03, tilt
 BOUNDS = dict(range_st=(0.3, 10.0), rate=(2.2, 7.0), pause=(0.0, 0.5), tilt=(0.05, 0.95),
               breath=(0.0, 0.5), jitter=(0.0, 0.05), shimmer=(0.0, 0.25), oq=(0.3, 0.9), attack=(0.3, 2.5))
 
-# Annotators' valence, activation, dominance (1-5) around which the evaluator ratings are drawn.
+# Annotators' valence, activation, dominance (1-5) of each emotion: valence is rated from it (scaled by
+# the utterance's intensity); arousal and dominance come from the voice itself (`dimensions`).
 VAD = {"neu": (3.0, 2.5, 2.5), "hap": (4.0, 3.3, 3.0), "exc": (4.0, 4.0, 3.5), "sad": (1.8, 2.0, 2.0),
        "ang": (1.7, 4.0, 4.0), "fru": (2.0, 3.4, 3.3), "xxx": (2.6, 3.0, 3.0)}
 # The categorical names evaluators use in the EmoEvaluation files.
@@ -265,15 +275,54 @@ def _annotations(label: str, rng: np.random.Generator) -> tuple[tuple[tuple[int,
     return ratings, cats
 
 
+RATER_SD = 0.45  # one evaluator's noise around the utterance's dimensions (before rounding to 1-5)
+SPEAKER_BIAS_SD = 0.2  # how far the raters of one speaker lean, per dimension
+
+
+def dimensions(label: str, p: dict[str, float], intensity: float, speaker: Speaker) -> tuple[float, float, float]:
+    """An utterance's perceived valence, arousal and dominance (1-5 scale, before rater noise) from the
+    voice parameters it is synthesised with (`_voice_params`).
+
+    Arousal: loudness above the speaker's habit, pitch level, speaking rate (and a little of the
+    speaker's own loudness); dominance: loudness and pressed phonation (low open quotient); valence:
+    the emotion's valence scaled by the utterance's intensity, with weak voice cues (raised second
+    formant of a smile, rising or falling pitch).
+    """
+    loudness = p["level_db"] - speaker.level_db - PROTOTYPES["neu"]["level_db"]  # dB above neutral
+    arousal = 2.5 + 0.14 * loudness + 0.1 * p["f0_st"] + 0.3 * (p["rate"] - 4.3) + 0.07 * speaker.level_db
+    dominance = 2.5 + 0.1 * loudness + 1.5 * (0.6 - p["oq"]) + 0.05 * speaker.level_db
+    v_label = VAD[label][0]
+    valence = 3.0 + min(intensity, 1.0) * (v_label - 3.0) + 4.0 * (p["f2"] - 1.0) + 0.05 * p["slope_st"]
+    return float(valence), float(arousal), float(dominance)
+
+
+def _ratings(utt_seed: np.random.SeedSequence, label: str, speaker: Speaker, bias: np.ndarray,
+             rng: np.random.Generator) -> tuple[tuple[int, ...], ...]:  # fmt: skip
+    """Two evaluators' (val, act, dom) integer ratings of one utterance: its `dimensions` plus the
+    speaker's rater bias plus each evaluator's noise, rounded and clipped to 1-5.
+
+    The voice parameters are recomputed from the utterance's own audio stream (a fresh generator, so
+    the synthesis later draws exactly the same numbers); the noise comes from the ratings stream."""
+    audio_rng = np.random.default_rng(utt_seed)
+    p, intensity = _voice_params(label, speaker, audio_rng, with_intensity=True)
+    latent = np.array(dimensions(label, p, intensity, speaker)) + bias
+    return tuple(
+        tuple(int(np.clip(round(float(m + rng.normal(0, RATER_SD))), 1, 5)) for m in latent) for _ in range(2)
+    )
+
+
 def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPEAKER) -> list[Utterance]:
     """Decide every utterance of the corpus (ids, labels, durations, times, text), without audio."""
     if utterances_per_speaker < 1:
         raise ValueError(f"utterances_per_speaker must be >= 1, got {utterances_per_speaker}")
-    # spawn(3)'s first two children are spawn(2)'s: the plan and audio streams of version 1
-    plan_seed, audio_seed, text_seed = np.random.SeedSequence(seed).spawn(3)
+    # spawn(4)'s first children are spawn(2)'s and spawn(3)'s: the plan and audio streams of version 1,
+    # the transcripts' of version 2
+    plan_seed, audio_seed, text_seed, rating_seed = np.random.SeedSequence(seed).spawn(4)
     rng = np.random.default_rng(plan_seed)
     text_rng = np.random.default_rng(text_seed)
+    rating_rng = np.random.default_rng(rating_seed)
     speakers = _make_speakers(rng)
+    biases = {s: rating_rng.normal(0.0, SPEAKER_BIAS_SD, 3) for s in speakers}
     # At least two dialogs per session, so both actors wear the markers once.
     n_dialogs = max(2, math.ceil(2 * utterances_per_speaker / UTTERANCES_PER_DIALOG))
     audio_seeds = iter(audio_seed.spawn(len(speakers) * utterances_per_speaker))
@@ -303,8 +352,9 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
                 # Sad speech runs a little longer, excited speech a little shorter.
                 mean_s = {"sad": 2.8, "exc": 2.2, "ang": 2.3}.get(label, 2.5)
                 seconds = float(np.clip(rng.normal(mean_s, 0.8), MIN_SECONDS + 0.05, MAX_SECONDS - 0.05))
-                ratings, cats = _annotations(label, rng)
+                _, cats = _annotations(label, rng)  # its ratings (version 2's) only keep the stream's draws
                 _version1_transcript_draws(label, rng)
+                utt_seed = next(audio_seeds)
                 utt = Utterance(
                     utterance_id=f"{dialog}_{gender}{numbers[gender]:03d}",
                     dialog=dialog,
@@ -313,9 +363,9 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
                     n_samples=int(round(seconds * SAMPLE_RATE)),
                     start=round(t, 4),
                     transcript=_transcript(label, text_rng),
-                    ratings=ratings,
+                    ratings=_ratings(utt_seed, label, speaker, biases[speaker], rating_rng),
                     categories=cats,
-                    seed=next(audio_seeds),
+                    seed=utt_seed,
                 )
                 numbers[gender] += 1
                 utterances.append(utt)
@@ -326,8 +376,11 @@ def plan(seed: int = 0, utterances_per_speaker: int = DEFAULT_UTTERANCES_PER_SPE
 # ---------------------------------------------------------------------------------------------------
 # Synthesis.
 # ---------------------------------------------------------------------------------------------------
-def _voice_params(label: str, speaker: Speaker, rng: np.random.Generator) -> dict[str, float]:
-    """Draw one utterance's prosody and voice quality around its emotion's prototype."""
+def _voice_params(
+    label: str, speaker: Speaker, rng: np.random.Generator, with_intensity: bool = False
+) -> dict[str, float] | tuple[dict[str, float], float]:
+    """Draw one utterance's prosody and voice quality around its emotion's prototype (and, with
+    `with_intensity`, return the drawn intensity too: the ratings use it)."""
     if label == "xxx":  # no agreement among evaluators: a blend of two emotions
         a, b = rng.choice(list(PROTOTYPES), size=2, replace=False)
         target = {k: 0.5 * (PROTOTYPES[a][k] + PROTOTYPES[b][k]) for k in PROTOTYPES["neu"]}
@@ -343,7 +396,7 @@ def _voice_params(label: str, speaker: Speaker, rng: np.random.Generator) -> dic
     params["level_db"] += speaker.level_db
     params["tilt"] = float(np.clip(params["tilt"] + speaker.tilt, *BOUNDS["tilt"]))
     params["breath"] += speaker.breath
-    return params
+    return (params, intensity) if with_intensity else params
 
 
 def _syllables(n: int, p: dict[str, float], rng: np.random.Generator) -> list[tuple[int, int, int]]:

@@ -67,6 +67,7 @@ class FoldDataModule(L.LightningDataModule):
         self.arrays: list[np.ndarray] | None = None
         self.tensors: list[torch.Tensor] | None = None  # the arrays as tensors (shared memory)
         self.targets: np.ndarray | None = None
+        self.values: np.ndarray | None = None  # regression / multitask: (N, K) scaled attribute values
         self.stats: tuple[np.ndarray, np.ndarray] | None = None
         self.speaker_stats = dict(speaker_stats) if speaker_stats else None
         # normalize=speaker: (mean, std) pooled over the training speakers, saved for new speakers
@@ -85,9 +86,7 @@ class FoldDataModule(L.LightningDataModule):
         if self.arrays is not None:
             return
         fold = self.fold
-        # New audio has no reference label: its targets are placeholders that nothing reads.
-        targets = fold.manifest["target"] if "target" in fold.manifest else np.zeros(len(fold.manifest))
-        self.targets = np.asarray(targets).astype(np.int64)
+        self.set_targets()
         data = [np.asarray(a, dtype=np.float32) for a in fold.features.data]
         self.arrays = self._normalised(
             data, fold.split.train, fold.manifest["speaker"].astype(str).to_numpy()
@@ -101,6 +100,26 @@ class FoldDataModule(L.LightningDataModule):
             len(fold.split.test),
             self.normalize,
         )
+
+    def set_targets(self) -> None:
+        """`targets` (class indices) and, for a task with attributes, `values` (scaled by the fold's task)."""
+        fold = self.fold
+        # New audio has no reference label: its targets are placeholders that nothing reads.
+        targets = fold.manifest["target"] if "target" in fold.manifest else np.zeros(len(fold.manifest))
+        self.targets = np.asarray(targets).astype(np.int64)
+        task = fold.task
+        if task.has_values and all(a in fold.manifest for a in task.attributes):
+            self.values = task.transform(fold.values()).astype(np.float32)
+        elif task.has_values:  # new audio: no reference values either
+            self.values = np.zeros((len(fold.manifest), len(task.attributes)), dtype=np.float32)
+
+    def batch_targets(self, rows: np.ndarray) -> np.ndarray:
+        """What the datasets hand out as an item's `y`: its class index, or with attributes a float row
+        (class index, scaled values...) that `stack_targets` turns into a `(B, 1 + K)` tensor."""
+        rows = np.asarray(rows)
+        if self.values is None:
+            return self.targets[rows]
+        return np.concatenate([self.targets[rows, None].astype(np.float32), self.values[rows]], axis=1)
 
     def _normalised(
         self, data: list[np.ndarray], train: np.ndarray, speakers: np.ndarray
@@ -203,4 +222,8 @@ class FoldDataModule(L.LightningDataModule):
 
 
 def stack_targets(items: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+    """Class indices `(B,)` (long), or for tasks with attributes `(B, 1 + K)` floats: the class index
+    in column 0, the scaled values after it (`EmotionClassifier.split_targets` takes them apart)."""
+    if np.ndim(items[0]["y"]) == 1:
+        return torch.as_tensor(np.stack([it["y"] for it in items]), dtype=torch.float32)
     return torch.tensor([int(it["y"]) for it in items], dtype=torch.long)

@@ -86,10 +86,10 @@ class SequenceDataModule(FoldDataModule):
     def train_dataset(self) -> Dataset:
         rows = self.fold.split.train
         if not self.augment:
-            return SequenceDataset([self.tensors[i] for i in rows], self.targets[rows], self.max_frames)
+            return SequenceDataset([self.tensors[i] for i in rows], self.batch_targets(rows), self.max_frames)
         return SequenceDataset(
             [self.tensors[i] for i in rows],
-            self.targets[rows],
+            self.batch_targets(rows),
             self.max_frames,
             self.noise_std,
             self.time_masks,
@@ -97,7 +97,7 @@ class SequenceDataModule(FoldDataModule):
         )
 
     def eval_dataset(self, rows: np.ndarray) -> Dataset:
-        return SequenceDataset([self.tensors[i] for i in rows], self.targets[rows])
+        return SequenceDataset([self.tensors[i] for i in rows], self.batch_targets(rows))
 
     collate_train = staticmethod(collate_sequences)
     collate_eval = staticmethod(collate_sequences)

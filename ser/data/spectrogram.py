@@ -162,11 +162,11 @@ class SpectrogramDataModule(FoldDataModule):
     def train_dataset(self) -> Dataset:
         rows = self.fold.split.train
         augment = SpecAugment(**self.spec_augment) if self.spec_augment and self.augment else None
-        return CropDataset([self.tensors[i] for i in rows], self.targets[rows], self.crop_frames, augment)
+        return CropDataset([self.tensors[i] for i in rows], self.batch_targets(rows), self.crop_frames, augment)
 
     def eval_dataset(self, rows: np.ndarray) -> Dataset:
         hop = 0 if self.eval_mode == "full" else self.window_hop
-        return WindowDataset([self.tensors[i] for i in rows], self.targets[rows], self.crop_frames, hop)
+        return WindowDataset([self.tensors[i] for i in rows], self.batch_targets(rows), self.crop_frames, hop)
 
     collate_train = staticmethod(collate_crops)
     collate_eval = staticmethod(collate_windows)

@@ -82,8 +82,7 @@ class TokenDataModule(FoldDataModule):
             self.vocabulary = Vocabulary.fit(
                 [texts[i] for i in fold.split.train], int(s.min_count), int(s.max_vocab)
             )
-        targets = fold.manifest["target"] if "target" in fold.manifest else np.zeros(len(fold.manifest))
-        self.targets = np.asarray(targets).astype(np.int64)
+        self.set_targets()
         self.tensors = [torch.from_numpy(a) for a in self.vocabulary.encode(texts, int(s.max_words))]
         self.arrays = []  # nothing to standardise: word ids
 
@@ -117,10 +116,10 @@ class TokenDataModule(FoldDataModule):
         rows = self.fold.split.train
         dropout = float(self.settings.word_dropout) if self.augment else 0.0
         unk = self.vocabulary.words.index(UNK)
-        return TokenDataset([self.tensors[i] for i in rows], self.targets[rows], dropout, unk)
+        return TokenDataset([self.tensors[i] for i in rows], self.batch_targets(rows), dropout, unk)
 
     def eval_dataset(self, rows: np.ndarray) -> Dataset:
-        return TokenDataset([self.tensors[i] for i in rows], self.targets[rows])
+        return TokenDataset([self.tensors[i] for i in rows], self.batch_targets(rows))
 
     collate_train = staticmethod(collate_tokens)
     collate_eval = staticmethod(collate_tokens)

@@ -59,10 +59,10 @@ class VectorDataModule(FoldDataModule):
 
     def train_dataset(self) -> Dataset:
         rows = self.fold.split.train
-        return VectorDataset(self.matrix[rows], self.targets[rows], self.noise_std if self.augment else 0.0)
+        return VectorDataset(self.matrix[rows], self.batch_targets(rows), self.noise_std if self.augment else 0.0)
 
     def eval_dataset(self, rows: np.ndarray) -> Dataset:
-        return VectorDataset(self.matrix[rows], self.targets[rows])
+        return VectorDataset(self.matrix[rows], self.batch_targets(rows))
 
     collate_train = staticmethod(collate_vectors)
     collate_eval = staticmethod(collate_vectors)

@@ -26,6 +26,11 @@ What the adapter adds to a bare estimator, and why:
   as at test time. Stacking's out-of-fold rows stay aligned with their labels (the notebooks'
   version misaligned them).
 - Optional per-speaker standardisation (`model.speaker_norm`, `ser.normalize`).
+- Dimensional tasks (`task=regression`, `ser.task`): a regressor (`model=svr`, `ridge`,
+  `xgboost_reg`) is fit once per attribute on the scaled training values (XGBoost early-stopped on
+  the validation speakers' values, `model.select` chosen on their mean CCC), and its estimates are
+  written back in the corpus's scale. A classifier with `task=regression`, a regressor without it
+  and `task=multitask` (two heads: neural nets) are one-line errors.
 
 `model.joblib` is a pickle: load it only from runs you produced yourself (trusted source), since
 unpickling can run arbitrary code.
@@ -47,7 +52,7 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone, is_regressor
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
@@ -60,10 +65,11 @@ from threadpoolctl import threadpool_limits
 from ser.features import FeatureSet
 from ser.features.store import text_column
 from ser.fold import FoldData
-from ser.metrics import classification_metrics
+from ser.metrics import classification_metrics, regression_metrics
 from ser.models.family import ModelFamily
 from ser.normalize import pooled_stats, speaker_stats, standardize_by_speaker
 from ser.runs import FitResult, Predictions
+from ser.task import Task, task_settings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,11 @@ class SklearnModel:
     features: dict = field(default_factory=dict)  # the feature-view config the model was trained on
     info: dict = field(default_factory=dict)  # model name, library versions, selected parameters
     inputs: str = "vector"  # vector: (N, D) matrices | text: (N,) columns of cleaned transcripts
+    task: dict = field(default_factory=dict)  # ser.task.Task.to_dict() of a regression model; {}: classification
+
+    @property
+    def fold_task(self) -> Task:
+        return Task.from_dict(self.task)
 
     def predict_proba(
         self,
@@ -107,9 +118,29 @@ class SklearnModel:
         pass all of a new speaker's utterances together; `ser.load(...).predict` handles speakers
         with little audio).
         """
+        if self.fold_task.name == "regression":
+            return np.zeros((len(X), 0))
+        return _full_probs(self.pipeline, self._inputs(X, speakers, stats), len(self.classes))
+
+    def predict_values(
+        self,
+        X: np.ndarray,
+        speakers: list[str] | np.ndarray | None = None,
+        stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> np.ndarray:
+        """A regression model's estimates `(N, K)` of `fold_task.attributes`, in the corpus's scale;
+        inputs as for `predict_proba`."""
+        task = self.fold_task
+        if not task.has_values:
+            raise ValueError("this model predicts classes, not dimensional attributes (trained with task=classification)")
+        return task.inverse(self.pipeline.predict(self._inputs(X, speakers, stats)))
+
+    def _inputs(
+        self, X: np.ndarray, speakers: list[str] | np.ndarray | None, stats: dict[str, tuple[np.ndarray, np.ndarray]] | None
+    ) -> np.ndarray:
+        """The estimator's input: text as a column, a matrix checked and standardised per speaker."""
         if self.inputs == "text":
-            X = text_column(X)
-            return _full_probs(self.pipeline, X, len(self.classes))
+            return text_column(X)
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             raise ValueError(f"expected a (N, {len(self.feature_names)}) feature matrix, got shape {X.shape}")
@@ -123,7 +154,7 @@ class SklearnModel:
             if new.any():
                 stats.update(speaker_stats(X[new], speakers[new]))
             X = standardize_by_speaker(X, speakers, stats=stats)
-        return _full_probs(self.pipeline, X, len(self.classes))
+        return X
 
     def save(self, path: str | Path) -> Path:
         """Write the model with joblib (a pickle: share it only with people who trust you)."""
@@ -381,6 +412,90 @@ def select_on_validation(
     return best, best_params, records
 
 
+class AttributeRegressors(BaseEstimator):
+    """One fitted regressor per attribute, predicting `(N, K)` together (what SVR, which has one
+    output, needs; also lets XGBoost early-stop each attribute on its own validation curve)."""
+
+    def __init__(self, estimators: list | None = None) -> None:
+        self.estimators = estimators
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> AttributeRegressors:
+        """The regressors come fitted (`fit_regressors`); a pipeline's checks only need this method."""
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.estimators)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([est.predict(X) for est in self.estimators])
+
+    def evals_result(self) -> dict:
+        """The first attribute's validation curve (for `_log_curves`)."""
+        return self.estimators[0].evals_result() if hasattr(self.estimators[0], "evals_result") else {}
+
+    @property
+    def best_iteration(self) -> int | None:
+        return getattr(self.estimators[0], "best_iteration", None)
+
+
+def fit_regressors(
+    estimator: Any, X: np.ndarray, V: np.ndarray, X_val: np.ndarray | None, V_val: np.ndarray | None,
+    pre: Pipeline | None = None,
+) -> Pipeline:  # fmt: skip
+    """Fit the input stage on X's rows, then one clone of `estimator` per column of the scaled values
+    `V` (validation values reach estimators with an `eval_set`); return the fitted pipeline."""
+    pre = clone(pre if pre is not None else preprocessor()).fit(X)
+    Xt = pre.transform(X)
+    has_val = X_val is not None and V_val is not None and len(V_val) > 0
+    Xv = pre.transform(X_val) if has_val else None
+    fitted = []
+    for k in range(V.shape[1]):
+        est = clone(estimator)
+        kwargs: dict[str, Any] = {}
+        if has_val and "eval_set" in fit_parameters(est):
+            kwargs = {"eval_set": [(Xv, V_val[:, k])], "verbose": False}
+        fitted.append(est.fit(Xt, V[:, k], **kwargs))
+    return Pipeline(pre.steps + [("model", AttributeRegressors(fitted))])
+
+
+def select_regressor_on_validation(
+    estimator: Any, grid: dict[str, list], X: np.ndarray, V: np.ndarray, X_val: np.ndarray, V_val: np.ndarray,
+    attributes: list[str], loggers: list, pre: Pipeline | None = None,
+) -> tuple[Pipeline, dict, list[dict]]:  # fmt: skip
+    """`select_on_validation` for regressors: the grid point with the best mean validation CCC."""
+    candidates = list(ParameterGrid(grid)) if grid else [{}]
+    if len(candidates) > 1 and len(V_val) == 0:
+        raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
+    best, best_params, best_ccc, records = None, {}, -np.inf, []
+    for step, params in enumerate(candidates):
+        model = fit_regressors(clone(estimator).set_params(**params), X, V, X_val, V_val, pre)
+        score = float("nan")
+        if len(V_val):
+            score = regression_metrics(V_val, model.predict(X_val), attributes, "val")["val/ccc_mean"]
+        records.append({"params": params, "val/ccc_mean": score})
+        if len(candidates) > 1:
+            log.info("select %d/%d %s: val CCC %.4f", step + 1, len(candidates), params, score)
+            for lg in loggers:
+                lg.log_metrics({"select/val_ccc_mean": score}, step=step)
+        if best is None or score > best_ccc:
+            best, best_params, best_ccc = model, params, score
+    return best, best_params, records
+
+
+def check_estimator_task(estimator: Any, task: str, name: str) -> None:
+    """One line when the model config's estimator and `task=` (its name) do not fit together."""
+    if task == "multitask":
+        raise ValueError(
+            f"task=multitask trains one neural net with a class head and an attribute head; model={name} is classical: "
+            f"use a neural model (model=dnn), or run task=classification and task=regression separately"
+        )
+    regressor = is_regressor(estimator)
+    if task == "regression" and not regressor:
+        raise ValueError(f"model={name} is a classifier; task=regression needs a regressor: model=svr, ridge or xgboost_reg")
+    if task == "classification" and regressor:
+        raise ValueError(f"model={name} is a regressor: train it with task=regression (or choose a classifier)")
+
+
 def _log_curves(model: Pipeline, loggers: list) -> dict:
     """Send the estimator's validation curve (XGBoost `evals_result`) to the loggers; return a summary."""
     est = model.named_steps["model"]
@@ -458,12 +573,17 @@ class ClassicalFamily(ModelFamily):
         tr, va, te = split.train, split.val, split.test
 
         estimator = build_estimator(model_cfg)
+        check_estimator_task(estimator, data.task.name, str(model_cfg.get("name", "")))
         select = model_cfg.get("select")
         grid = OmegaConf.to_container(select, resolve=True) if select else {}
         n_jobs = int(cfg.get("jobs", -1) or -1)
         ids = manifest["utterance_id"].astype(str).to_numpy()
         # OpenMP/BLAS pools (HistGradientBoosting, XGBoost, numpy) otherwise take every core, whatever
         # `jobs` says; on a shared machine their idle spinning slows a fit down many times
+        if data.task.name == "regression":
+            with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
+                return self._fit_regression(cfg, data, out, loggers, estimator, grid, X, inputs, pre, speaker_norm,
+                                            stats, speakers, ids)  # fmt: skip
         with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
             started = time.perf_counter()
             model, selected, records = select_on_validation(
@@ -504,9 +624,72 @@ class ClassicalFamily(ModelFamily):
                  extra["model/n_features"], "n-grams" if inputs == "text" else "features", n_used)  # fmt: skip
         return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
 
+    def check(self, cfg: DictConfig) -> None:
+        """Before any data is read: the estimator must be a regressor exactly when `task=regression`."""
+        check_estimator_task(build_estimator(cfg.model), task_settings(cfg).name, str(cfg.model.get("name", "")))
+
+    def _fit_regression(
+        self, cfg: DictConfig, data: FoldData, out: Path, loggers: list, estimator: Any, grid: dict, X: np.ndarray,
+        inputs: str, pre: Pipeline, speaker_norm: bool, stats: dict, speakers: np.ndarray, ids: np.ndarray,
+    ) -> FitResult:  # fmt: skip
+        """`fit` for `task=regression`: one regressor per attribute on the scaled training values."""
+        task, split = data.task, data.split
+        tr, va, te = split.train, split.val, split.test
+        attributes = list(task.attributes)
+        V = task.transform(data.values())
+        started = time.perf_counter()
+        model, selected, records = select_regressor_on_validation(
+            estimator, grid, X[tr], V[tr], X[va], V[va], attributes, loggers, pre=pre
+        )
+        fitted = time.perf_counter() - started
+        started = time.perf_counter()
+
+        def part(rows: np.ndarray) -> Predictions:
+            estimates = task.inverse(model.predict(X[rows])) if len(rows) else np.zeros((0, len(attributes)))
+            return Predictions(list(ids[rows]), np.full(len(rows), -1), np.zeros((len(rows), 0)), attributes,
+                               data.values(rows), estimates)  # fmt: skip
+
+        val, test = part(va), part(te)
+        predicted = time.perf_counter() - started
+        extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
+        if grid:
+            extra["select/params"] = _jsonable(selected)
+            extra["select/candidates"] = _jsonable(records)
+        n_used = n_inputs_used(model)
+        extra["model/n_features"] = int(X.shape[1]) if inputs == "vector" else n_used
+        extra["model/n_features_used"] = n_used
+        if len(va):
+            val_metrics = regression_metrics(val.values, val.estimates, attributes, "val")
+            for lg in loggers:
+                lg.log_metrics({k: v for k, v in val_metrics.items() if k.startswith("val/ccc_")})
+        model_cfg = cfg.model
+        SklearnModel(
+            pipeline=model,
+            classes=[],
+            feature_names=list(getattr(data.features, "names", []) or [f"f{i}" for i in range(X.shape[1])]),
+            inputs=inputs,
+            speaker_norm=speaker_norm,
+            speaker_stats=stats,
+            pooled_stats=pooled_stats(stats, speakers[tr]) if speaker_norm else None,
+            features=OmegaConf.to_container(cfg.features, resolve=True) if "features" in cfg else {},
+            info=_jsonable({"model": str(model_cfg.get("name", "")), "selected": selected, **_versions()}),
+            task=task.to_dict(),
+        ).save(out / MODEL_FILE)
+        log.info("%s: fit %.1fs on %d utterances, %d attributes", model_cfg.get("name"), fitted, len(tr), len(attributes))
+        return FitResult(val=val, test=test, times={"fit": fitted, "predict": predicted}, extra=extra)
+
     def load(self, run_dir: str | Path) -> SklearnModel:
         """`model.joblib` of a run: trusted runs only (a pickle)."""
         return load_model(run_dir)
+
+    def predict_values(
+        self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
+        speakers = manifest["speaker"].astype(str).to_numpy() if model.speaker_norm else None
+        return model.predict_values(model_inputs(features)[0], speakers, speaker_stats)
+
+    def task(self, model: SklearnModel) -> Task:
+        return model.fold_task
 
     def predict_proba(
         self, model: SklearnModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None

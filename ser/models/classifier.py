@@ -5,7 +5,14 @@ metrics per stage (WA, UA, macro-F1 from one confusion matrix, so UA and F1 aver
 present in that stage's labels as DESIGN.md asks), best-validation tracking, and the optimizer and
 scheduler built from the `optim` and `scheduler` config groups.
 
-Batches are dicts (see `ser.data`): `x` the inputs, `y` the targets, optionally `lengths` (frame
+Dimensional tasks (`ser.task`): a regression net's output layer gives one value per attribute
+(scaled as the fold's `Task` says), trained on the CCC loss (1 - mean CCC over the attributes of a
+batch) or MSE, with CCC per attribute as its metrics (`val/ccc_arousal`, `val/ccc_mean`); a multitask
+net gives the class logits first and the attribute values after them (two linear heads on one body)
+and is trained on cross-entropy + `loss_weight` x the regression loss.
+
+Batches are dicts (see `ser.data`): `x` the inputs, `y` the targets (class indices, or with
+attributes `(B, 1 + K)`: class index, then scaled values), optionally `lengths` (frame
 sequences) and `owner` (sliding windows at evaluation: window i belongs to utterance `owner[i]`; the
 logits of an utterance's windows are averaged).
 """
@@ -24,7 +31,49 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics import MaxMetric, Metric
 
+from ser.task import Task, n_outputs
+
 STAGES = ("train", "val", "test")
+
+
+def batch_ccc(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Concordance correlation per column of `(B, K)` predictions and targets (population moments)."""
+    mp, mt = pred.mean(dim=0), target.mean(dim=0)
+    cov = ((pred - mp) * (target - mt)).mean(dim=0)
+    return 2 * cov / (pred.var(dim=0, unbiased=False) + target.var(dim=0, unbiased=False) + (mp - mt) ** 2 + eps)
+
+
+class RegressionMetrics(Metric):
+    """CCC per attribute, their mean, and the mean regression loss, over an epoch's predictions
+    (gathered across DDP processes). CCC is the same in the scaled and the corpus's scale (one
+    affine map on both sides), so these figures match metrics.json's."""
+
+    full_state_update = False
+
+    def __init__(self, attributes: Sequence[str]) -> None:
+        super().__init__()
+        self.attributes = list(attributes)
+        self.add_state("preds", default=[], dist_reduce_fx="cat")
+        self.add_state("target", default=[], dist_reduce_fx="cat")
+        self.add_state("loss_sum", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor, loss: torch.Tensor | None = None) -> None:
+        self.preds.append(preds.detach().float())
+        self.target.append(target.detach().float())
+        self.count += len(target)
+        if loss is not None:
+            self.loss_sum += loss.detach().double() * len(target)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        preds = torch.cat(self.preds) if isinstance(self.preds, list) else self.preds
+        target = torch.cat(self.target) if isinstance(self.target, list) else self.target
+        values = batch_ccc(preds.double(), target.double(), eps=1e-12).float() if len(target) > 1 else torch.full(
+            (len(self.attributes),), float("nan"))  # fmt: skip
+        out = {f"ccc_{a}": values[k] for k, a in enumerate(self.attributes)}
+        out["ccc_mean"] = values.mean()
+        out["loss"] = (self.loss_sum / self.count.clamp_min(1)).float()
+        return out
 
 
 class SERMetrics(Metric):
@@ -99,6 +148,8 @@ class EmotionClassifier(L.LightningModule):
         label_smoothing: cross-entropy label smoothing.
         net_inputs: the size arguments the net was built with (e.g. `input_dim`), kept for reloading.
         data_stats: the data module's normalisation (`normalize`, `mean`, `std`), kept for inference.
+        task: the fold's `ser.task.Task` as a dict (None: classification), kept for inference: the
+            attributes and the scaling that turns the net's outputs back into the corpus's scale.
     """
 
     def __init__(
@@ -111,6 +162,7 @@ class EmotionClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         net_inputs: Mapping[str, Any] | None = None,
         data_stats: Mapping[str, Any] | None = None,
+        task: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -124,14 +176,22 @@ class EmotionClassifier(L.LightningModule):
                 # checkpoint loads with weights_only=True)
                 "net_inputs": dict(net_inputs or {}),
                 "data_stats": None if data_stats is None else dict(data_stats),
+                "task": None if task is None else dict(task),
             }
         )
         self.net = net
-        n = len(classes)
+        self.task = Task.from_dict(task)
+        n = len(classes) if self.task.has_classes else 0
+        self.n_classes = n
+        self.n_outputs = n_outputs(self.task, len(classes))
         weight = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.register_buffer("class_weight", weight, persistent=False)
         # ModuleDict keys must not shadow nn.Module attributes ("train"), hence the suffix.
-        self.metrics = nn.ModuleDict({f"{stage}_metrics": SERMetrics(n) for stage in STAGES})
+        if self.task.has_classes:
+            self.metrics = nn.ModuleDict({f"{stage}_metrics": SERMetrics(n) for stage in STAGES})
+        if self.task.has_values:
+            attributes = self.task.attributes
+            self.value_metrics = nn.ModuleDict({f"{stage}_metrics": RegressionMetrics(attributes) for stage in STAGES})
         self.val_ua_best = MaxMetric()
 
     # ------------------------------------------------------------------ per-step glue
@@ -163,7 +223,8 @@ class EmotionClassifier(L.LightningModule):
 
     # ------------------------------------------------------------------ forward and steps
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Utterance-level logits of a batch."""
+        """Utterance-level outputs of a batch: class logits, then (regression, multitask) the scaled
+        attribute values; windows of one utterance are averaged."""
         lengths = batch.get("lengths")
         logits = self.net(batch["x"]) if lengths is None else self.net(batch["x"], lengths)
         owner = batch.get("owner")
@@ -171,15 +232,47 @@ class EmotionClassifier(L.LightningModule):
             logits = utterance_logits(logits, owner, len(batch["y"]))
         return logits
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(
-            logits.float(), target, weight=self.class_weight, label_smoothing=self.hparams.label_smoothing
-        )
+    def split_outputs(self, outputs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(class logits or None, scaled attribute values or None) of the net's outputs."""
+        logits = outputs[:, : self.n_classes] if self.task.has_classes else None
+        values = outputs[:, self.n_classes :] if self.task.has_values else None
+        return logits, values
+
+    def split_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(class indices, scaled values or None) of a batch's `y`."""
+        if y.ndim == 1:
+            return y, None
+        return y[:, 0].long(), y[:, 1:]
+
+    def value_loss(self, values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """`task.loss`: 1 - mean CCC over the attributes of the batch (`ccc`), or the mean squared error."""
+        if self.task.loss == "mse":
+            return F.mse_loss(values.float(), target.float())
+        return 1.0 - batch_ccc(values.float(), target.float()).mean()
+
+    def loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy for classes; the regression loss for attributes; their weighted sum for both."""
+        logits, values = self.split_outputs(outputs)
+        classes, value_target = self.split_targets(target)
+        total = None
+        if logits is not None:
+            total = F.cross_entropy(
+                logits.float(), classes, weight=self.class_weight, label_smoothing=self.hparams.label_smoothing
+            )
+        if values is not None:
+            reg = self.value_loss(values, value_target)
+            total = reg if total is None else total + self.task.loss_weight * reg
+        return total
 
     def _step(self, batch: Mapping[str, torch.Tensor], stage: str) -> torch.Tensor:
-        logits = self(batch)
-        loss = self.loss(logits, batch["y"])
-        self.metrics[f"{stage}_metrics"].update(logits.detach(), batch["y"], loss)
+        outputs = self(batch)
+        loss = self.loss(outputs, batch["y"])
+        logits, values = self.split_outputs(outputs.detach())
+        classes, value_target = self.split_targets(batch["y"])
+        if logits is not None:
+            self.metrics[f"{stage}_metrics"].update(logits, classes, loss)
+        if values is not None:
+            self.value_metrics[f"{stage}_metrics"].update(values, value_target, None if logits is not None else loss)
         return loss
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -192,13 +285,22 @@ class EmotionClassifier(L.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return torch.softmax(self(batch).float(), dim=1)
+        """Class probabilities, then (regression, multitask) the scaled attribute values."""
+        logits, values = self.split_outputs(self(batch).float())
+        parts = ([torch.softmax(logits, dim=1)] if logits is not None else []) + ([values] if values is not None else [])
+        return torch.cat(parts, dim=1)
 
     # ------------------------------------------------------------------ epoch ends: metrics
     def _epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
-        """The stage's epoch metrics (global under DDP), with its accumulators reset."""
-        values = self.metrics[f"{stage}_metrics"].compute()
-        self.metrics[f"{stage}_metrics"].reset()
+        """The stage's epoch metrics (global under DDP), with its accumulators reset. Multitask: the
+        loss is the classification metrics' (the total loss), CCC comes from the regression ones."""
+        values: dict[str, torch.Tensor] = {}
+        if self.task.has_values:
+            values.update(self.value_metrics[f"{stage}_metrics"].compute())
+            self.value_metrics[f"{stage}_metrics"].reset()
+        if self.task.has_classes:
+            values.update(self.metrics[f"{stage}_metrics"].compute())
+            self.metrics[f"{stage}_metrics"].reset()
         return values
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
@@ -226,7 +328,7 @@ class EmotionClassifier(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = self._log_epoch("val")
-        if not self.trainer.sanity_checking:
+        if not self.trainer.sanity_checking and "ua" in values:
             self.val_ua_best.update(values["ua"])
             self.log("val/ua_best", self.val_ua_best.compute(), sync_dist=True)
 
@@ -243,7 +345,7 @@ class EmotionClassifier(L.LightningModule):
         if not sched_cfg.get("_target_"):
             return optimizer
         interval = sched_cfg.pop("interval", "epoch")
-        monitor = sched_cfg.pop("monitor", "val/ua")
+        monitor = sched_cfg.pop("monitor", "val/ua" if self.task.has_classes else "val/ccc_mean")
         sched_cfg.pop("_partial_", None)
         scheduler = instantiate(sched_cfg, optimizer=optimizer)
         return {

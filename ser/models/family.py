@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from ser.features import FeatureSet
 from ser.fold import FoldData
 from ser.runs import FitResult
+from ser.task import Task
 
 
 class ModelFamily(ABC):
@@ -41,6 +42,22 @@ class ModelFamily(ABC):
         """Class probabilities `(N, n_classes)` of a loaded model for `features` (rows of `manifest`,
         which gives their speakers), in the run's class order. A model that standardises each speaker
         uses `speaker_stats[speaker]` (mean, std) where given, else statistics of the speaker's rows."""
+
+    def check(self, cfg: DictConfig) -> None:
+        """Refuse, in one line and before any data is read, a config the family cannot train (e.g. a
+        classifier asked for `task=regression`); nothing to check by default."""
+        return None
+
+    def predict_values(
+        self, model: Any, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
+        """Attribute estimates `(N, K)` in the corpus's scale of a regression or multitask run's model
+        (`task(model).attributes` names the columns); inputs as for `predict_proba`."""
+        raise ValueError(f"model family {self.name} predicts no dimensional attributes")
+
+    def task(self, model: Any) -> Task:
+        """What a loaded model predicts (`ser.task.Task`); classification unless the family says otherwise."""
+        return Task()
 
     @abstractmethod
     def speaker_fallback(self, model: Any) -> tuple[np.ndarray, np.ndarray] | None:

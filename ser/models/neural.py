@@ -33,6 +33,7 @@ from ser.models.classifier import EmotionClassifier
 from ser.models.family import ModelFamily
 from ser.runs import METRICS, FitResult, Predictions, load_run_config
 from ser.splits import Split
+from ser.task import Task, n_outputs
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,11 @@ def class_weights_of(cfg: DictConfig, dm: FoldDataModule) -> list[float] | None:
 
 
 def build_module(cfg: DictConfig, dm: FoldDataModule) -> EmotionClassifier:
-    """The net of `model.net` (sizes filled in from the data) inside the classifier."""
+    """The net of `model.net` (sizes filled in from the data) inside the classifier. Its output layer
+    (`n_classes` of every net) is as wide as the task needs: classes, attributes, or both side by side."""
     net_inputs = dm.net_inputs()
-    net = instantiate(cfg.model.net, n_classes=len(dm.classes), **net_inputs)
+    task = dm.fold.task
+    net = instantiate(cfg.model.net, n_classes=n_outputs(task, len(dm.classes)), **net_inputs)
     dm.init_net(net)
     return EmotionClassifier(
         net,
@@ -77,8 +80,9 @@ def build_module(cfg: DictConfig, dm: FoldDataModule) -> EmotionClassifier:
         data_stats=dm.stats_dict(),
         optimizer=cfg.get("optim"),
         scheduler=cfg.get("scheduler"),
-        class_weights=class_weights_of(cfg, dm),
+        class_weights=class_weights_of(cfg, dm) if task.has_classes else None,
         label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
+        task=task.to_dict() if task.name != "classification" else None,
     )
 
 
@@ -124,22 +128,40 @@ def build_trainer(cfg: DictConfig, out_dir: Path, loggers: list, callbacks: list
 
 
 @torch.no_grad()
-def predict_probs(module: EmotionClassifier, loader: DataLoader) -> np.ndarray:
-    """Class probabilities of every utterance of an (unshuffled) evaluation loader, in order."""
+def predict_outputs(module: EmotionClassifier, loader: DataLoader) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities `(N, C)` and attribute estimates `(N, K)` in the corpus's scale (either
+    may have no columns, as the task says) of every utterance of an (unshuffled) evaluation loader."""
     was_training = module.training
     module.eval()
-    out = []
+    probs, values = [], []
     for batch in loader:
         batch = {k: v.to(module.device) for k, v in batch.items()}
-        out.append(torch.softmax(module(batch).float(), dim=1).cpu().numpy())
+        logits, scaled = module.split_outputs(module(batch).float())
+        n = len(batch["y"])  # one per utterance, windowed or not
+        probs.append(torch.softmax(logits, dim=1).cpu().numpy() if logits is not None else np.zeros((n, 0)))
+        values.append(scaled.cpu().numpy() if scaled is not None else np.zeros((n, 0)))
     module.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, len(module.hparams.classes)))
+    task = module.task
+    if not probs:
+        return np.zeros((0, module.n_classes)), np.zeros((0, len(task.attributes) if task.has_values else 0))
+    estimates = np.concatenate(values)
+    return np.concatenate(probs), task.inverse(estimates) if task.has_values else estimates
+
+
+def predict_probs(module: EmotionClassifier, loader: DataLoader) -> np.ndarray:
+    """Class probabilities of every utterance of an (unshuffled) evaluation loader, in order."""
+    return predict_outputs(module, loader)[0]
 
 
 def predictions(module: EmotionClassifier, dm: FoldDataModule, rows: np.ndarray) -> Predictions:
-    """`Predictions` for the given manifest rows."""
+    """`Predictions` for the given manifest rows (classes and, for dimensional tasks, attributes)."""
     ids = dm.fold.manifest["utterance_id"].to_numpy()[rows].astype(str).tolist()
-    return Predictions(ids, dm.targets[rows], predict_probs(module, dm.rows_dataloader(rows)))
+    probs, estimates = predict_outputs(module, dm.rows_dataloader(rows))
+    task = module.task
+    if not task.has_values:
+        return Predictions(ids, dm.targets[rows], probs)
+    target = dm.targets[rows] if task.has_classes else np.full(len(rows), -1)
+    return Predictions(ids, target, probs, list(task.attributes), dm.fold.values(rows), estimates)
 
 
 # ---------------------------------------------------------------------- reloading a finished run
@@ -165,9 +187,10 @@ def load_classifier(cfg: DictConfig, run_dir: str | Path) -> EmotionClassifier:
     """The trained classifier of a run, rebuilt from its config and loaded with `weights_only=True`."""
     state = torch.load(checkpoint_of(run_dir), map_location="cpu", weights_only=True)
     hp = state["hyper_parameters"]
-    net = instantiate(cfg.model.net, n_classes=len(hp["classes"]), **hp.get("net_inputs", {}))
+    width = n_outputs(Task.from_dict(hp.get("task")), len(hp["classes"]))
+    net = instantiate(cfg.model.net, n_classes=width, **hp.get("net_inputs", {}))
     module = EmotionClassifier(
-        net, hp["classes"], net_inputs=hp.get("net_inputs"), data_stats=hp.get("data_stats")
+        net, hp["classes"], net_inputs=hp.get("net_inputs"), data_stats=hp.get("data_stats"), task=hp.get("task")
     )
     module.load_state_dict(state["state_dict"])
     return module.eval()
@@ -182,7 +205,11 @@ class NeuralModel:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.module.hparams.classes)
+        return list(self.module.hparams.classes) if self.module.task.has_classes else []
+
+    @property
+    def task(self) -> Task:
+        return self.module.task
 
 
 class NeuralFamily(ModelFamily):
@@ -213,12 +240,13 @@ class NeuralFamily(ModelFamily):
 
         val = predictions(module, dm, data.split.val)
         test = predictions(module, dm, data.split.test)
+        score = float(ckpt.best_model_score) if ckpt is not None and ckpt.best_model_score is not None else None
+        monitor = getattr(ckpt, "monitor", None) or "val/ua"
         extra = {
             "checkpoint": str(Path(best).relative_to(out_dir)) if Path(best).is_relative_to(out_dir) else best,
             "epochs": int(trainer.current_epoch),
-            "best_val_ua_checkpoint": float(ckpt.best_model_score)
-            if ckpt is not None and ckpt.best_model_score is not None
-            else None,
+            # named by what chose it: best_val_ua_checkpoint, best_val_ccc_mean_checkpoint
+            f"best_{monitor.replace('/', '_')}_checkpoint": score,
             "n_parameters": int(sum(p.numel() for p in module.net.parameters())),
         }
         times = {"fit": fitted - started, "test": tested - fitted, "predict": time.perf_counter() - tested}
@@ -229,19 +257,32 @@ class NeuralFamily(ModelFamily):
         cfg = load_run_config(run_dir)
         return NeuralModel(cfg, load_classifier(cfg, run_dir))
 
-    def predict_proba(
+    def predict_outputs(
         self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The inputs go through the run's own evaluation path: the training normalisation statistics
         saved in the checkpoint (or per-speaker statistics of these rows for `normalize: speaker`),
         the same sliding windows or whole sequences."""
         rows = np.arange(len(manifest))
         split = Split("predict", 0, 0, rows[:0], rows[:0], rows, ())
-        fold = FoldData(manifest.reset_index(drop=True), model.classes, split, features)
+        fold = FoldData(manifest.reset_index(drop=True), list(model.module.hparams.classes), split, features, model.task)
         dm = build_datamodule(model.cfg, fold, stats=model.module.hparams.data_stats, speaker_stats=speaker_stats)
         dm.num_workers = 0
         dm.setup("predict")
-        return predict_probs(model.module, dm.rows_dataloader(rows))
+        return predict_outputs(model.module, dm.rows_dataloader(rows))
+
+    def predict_proba(
+        self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
+        return self.predict_outputs(model, manifest, features, speaker_stats)[0]
+
+    def predict_values(
+        self, model: NeuralModel, manifest: pd.DataFrame, features: FeatureSet, speaker_stats: dict | None = None
+    ) -> np.ndarray:
+        return self.predict_outputs(model, manifest, features, speaker_stats)[1]
+
+    def task(self, model: NeuralModel) -> Task:
+        return model.task
 
     def speaker_fallback(self, model: NeuralModel) -> tuple[np.ndarray, np.ndarray] | None:
         stats = model.module.hparams.data_stats or {}
