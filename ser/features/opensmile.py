@@ -71,7 +71,9 @@ class OpenSmileConfig:
                 "or lld (low-level descriptors per 10 ms frame, for sequence models such as lstm)"
             )
         if self.sample_rate < 8000:
-            raise ValueError(f"features.sample_rate={self.sample_rate}: openSMILE's sets need at least 8000 Hz")
+            raise ValueError(
+                f"features.sample_rate={self.sample_rate}: openSMILE's sets need at least 8000 Hz"
+            )
         if opensmile_version() == "not installed":
             raise ValueError("features=opensmile needs the opensmile package: pip install opensmile")
 
