@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # eGeMAPSv02: 88 functionals of 25 low-level descriptors (Eyben et al. 2016)
 N_FUNCTIONALS, N_LLD = 88, 25
-SMALL = ["corpus.utterances_per_speaker=12", "jobs=1", "trainer.enable_progress_bar=false",
+SMALL = ["corpus.utterances_per_speaker=8", "jobs=1", "trainer.enable_progress_bar=false",
          "trainer.enable_model_summary=false"]  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clips(cache: Path) -> pd.DataFrame:
     """Six demo utterances (about 15 s of audio)."""
-    return demo.read(cache, seed=0, utterances_per_speaker=12).head(6).reset_index(drop=True)
+    return demo.read(cache, seed=0, utterances_per_speaker=8).head(6).reset_index(drop=True)
 
 
 def smile(level: str):
@@ -171,7 +171,7 @@ def test_predict_new_files_with_an_svm_on_opensmile(svm_run: Path, tmp_path: Pat
     memory (resampled to 16 kHz) give the run's own test predictions."""
     model = ser.load(svm_run, threads=1)
     saved = pd.read_csv(svm_run / "predictions.csv", dtype={"utterance_id": str})
-    manifest = demo.read(Path(model.config.paths.cache_dir), seed=0, utterances_per_speaker=12).set_index(
+    manifest = demo.read(Path(model.config.paths.cache_dir), seed=0, utterances_per_speaker=8).set_index(
         "utterance_id"
     )
     rows = manifest.loc[saved["utterance_id"]]
@@ -197,7 +197,7 @@ def test_lstm_on_low_level_descriptors_trains_predicts_and_exports(
     assert 0.0 <= metrics["test/ua"] <= 1.0
     model = ser.load(tmp_path / "run", threads=1)
     assert model.model.module.hparams.net_inputs["input_dim"] == N_LLD
-    clip = demo.read(cache, seed=0, utterances_per_speaker=12)["path"].iloc[0]
+    clip = demo.read(cache, seed=0, utterances_per_speaker=8)["path"].iloc[0]
     table = model.predict([clip, clip])
     assert table["error"].eq("").all() and table["pred"].isin(model.classes).all()
     np.testing.assert_allclose(table.filter(like="prob_").iloc[0], table.filter(like="prob_").iloc[1])
