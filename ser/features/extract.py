@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,8 +57,10 @@ MIN_PARALLEL_AUDIO_SECONDS = 1800.0
 AudioConfig = FeatureConfig | OpenSmileConfig
 
 
-def make_audio_config(raw: Mapping) -> AudioConfig:
-    """The validated settings of the audio view a plain `features` mapping describes."""
+def make_audio_config(view_cfg: Any) -> AudioConfig:
+    """The validated settings of the audio view a `features` node (a mapping, a Hydra node or a
+    settings dataclass) describes."""
+    raw = to_plain(view_cfg)
     return make_opensmile_config(raw) if is_opensmile_view(raw) else make_config(raw)
 
 
