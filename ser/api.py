@@ -44,11 +44,12 @@ from omegaconf import DictConfig, OmegaConf
 from ser.audio import AudioError, audio_files, load_audio
 from ser.features import (
     FeatureSet,
-    feature_names,
     is_text_view,
-    make_config,
+    make_audio_config,
     make_text_config,
+    stores_vectors,
     text_feature_set,
+    view_feature_names,
 )
 from ser.features.extract import compute_each
 from ser.features.sentence_encoder import embedding_device
@@ -105,7 +106,7 @@ class TrainedModel:
         features = OmegaConf.to_container(self.config.features, resolve=True)
         # a text model has no audio settings, an audio model no text settings
         self.text_config = make_text_config(features) if is_text_view(features) else None
-        self.feature_config = None if self.text_config else make_config(features)
+        self.feature_config = None if self.text_config else make_audio_config(features)
 
     def __repr__(self) -> str:
         what = f"classes={self.classes}" + (f", attributes={self.attributes}" if self.attributes else "")
@@ -288,8 +289,9 @@ class TrainedModel:
                 log.warning("%s, window %s: skipped (%s)", items[owner[i]].name, ids[i], r)
         if not kept:
             return {}
-        features = FeatureSet(cfg.view, [ids[i] for i in kept], [stored_to_data(cfg.view, rows[i]) for i in kept],
-                              feature_names(cfg))  # fmt: skip
+        vector = stores_vectors(cfg)
+        features = FeatureSet(cfg.view, [ids[i] for i in kept], [stored_to_data(cfg.view, rows[i], vector) for i in kept],
+                              view_feature_names(cfg))  # fmt: skip
         manifest = pd.DataFrame({"utterance_id": features.ids, "speaker": [window_speakers[i] for i in kept]})
         stats = None
         fallback = self.family.speaker_fallback(self.model)

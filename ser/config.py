@@ -1,7 +1,7 @@
 """Structured configs: dataclass schemas behind `conf/features/`, `conf/split/`, `conf/task/` and `conf/data/`.
 
-`conf/features/` has two schemas: `schema` (the audio views, `FeatureSettings`) and `text_schema`
-(the text views, `TextSettings`).
+`conf/features/` has three schemas: `schema` (ser's audio views, `FeatureSettings`), `opensmile_schema`
+(openSMILE's feature sets, `OpenSmileSettings`) and `text_schema` (the text views, `TextSettings`).
 
 Each schema is registered with Hydra's ConfigStore (at import of this module, which `ser.train`
 imports) and named first in the defaults list of the YAML files of its group, so
@@ -26,6 +26,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from ser.features.config import FeatureConfig
+from ser.features.opensmile import OpenSmileConfig
 from ser.features.text import TextConfig
 from ser.task import TaskSettings
 
@@ -33,6 +34,13 @@ from ser.task import TaskSettings
 @dataclass
 class FeatureSettings(FeatureConfig):
     """`features:`: every setting of the feature engine (`FeatureConfig`) plus how extraction runs."""
+
+    force: bool = False  # true: recompute even when the cache holds these features (not in the cache key)
+
+
+@dataclass
+class OpenSmileSettings(OpenSmileConfig):
+    """`features=opensmile`: the openSMILE view's settings (`OpenSmileConfig`) plus `force`."""
 
     force: bool = False  # true: recompute even when the cache holds these features (not in the cache key)
 
@@ -143,6 +151,7 @@ def setting_names(schema: type) -> list[str]:
 # Schema name in the ConfigStore (group/name) -> dataclass; the YAML options list it in `defaults`.
 SCHEMAS: dict[str, type] = {
     "features/schema": FeatureSettings,
+    "features/opensmile_schema": OpenSmileSettings,
     "features/text_schema": TextSettings,
     "split/schema": SplitSettings,
     "task/schema": TaskSettings,

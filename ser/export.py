@@ -17,6 +17,9 @@ Inputs, by feature view:
   `pack_padded_sequence` into a graph that is off by ~1e-2), so the graph runs each LSTM direction
   over the padded batch, the backward one on every sequence reversed within its own length: padding
   never reaches a real frame, and the result is that of training's packed sequences.
+- opensmile (dnn on functionals, lstm on lld): as acoustic and sequence; the JSON's
+  `features.computed_by` names the openSMILE call that makes `x` (openSMILE is no ONNX graph, but
+  the graph never holds the features: it starts after them, for every view).
 
 The legacy TorchScript exporter (`dynamo=False`) writes the graph: it needs no `onnxscript`, works
 offline and keeps the batch axis of these nets dynamic (torch 2.9's torch.export-based exporter
@@ -50,7 +53,8 @@ from ser import __version__
 from ser.api import check_run_dir
 from ser.cli import run, user_errors
 from ser.data.spectrogram import evaluation_hop
-from ser.features import feature_names, is_text_view, make_config
+from ser.features import OpenSmileConfig, is_text_view, make_audio_config, view_feature_names
+from ser.features.opensmile import opensmile_version
 from ser.models import get_family
 from ser.models.nets.lstm import LSTM
 from ser.runs import load_run_config
@@ -223,6 +227,16 @@ def normalization_of(stats: dict[str, Any] | None, view: str) -> dict[str, Any]:
     return {"mode": mode, "feature_axis": FEATURE_AXIS[view], "mean": mean, "std": std, "how": NORMALIZATION_HOW[mode]}
 
 
+def computed_by(features: Any) -> dict[str, str]:
+    """For the opensmile view, which extractor makes the graph's input (the graph holds only the net)."""
+    if not isinstance(features, OpenSmileConfig):
+        return {}
+    level = "Functionals" if features.level == "functionals" else "LowLevelDescriptors"
+    return {"computed_by": f"opensmile {opensmile_version()} (Python package): opensmile.Smile(feature_set="
+                           f"opensmile.FeatureSet.{features.feature_set}, feature_level=opensmile.FeatureLevel.{level})"
+                           f" on float32 mono audio at {features.sample_rate} Hz"}  # fmt: skip
+
+
 # ---------------------------------------------------------------------- export
 @dataclass
 class Exported:
@@ -273,10 +287,10 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
         raise ExportError("ONNX export needs the onnx package: pip install onnx onnxruntime")
     model = family.load(run_dir)
     module = model.module
-    features = make_config(OmegaConf.to_container(cfg.features, resolve=True))
+    features = make_audio_config(OmegaConf.to_container(cfg.features, resolve=True))
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    view = get_class(data["_target_"]).view
-    names = feature_names(features)
+    view = get_class(data["_target_"]).view  # the array layout: logmel, acoustic (vectors), sequence (frames)
+    names = view_feature_names(features)
     expected = module.hparams.net_inputs.get("input_dim", len(names))
     if expected != len(names):
         raise ExportError(f"{run_dir}: the net takes {expected} features but the run's feature settings give {len(names)}")
@@ -294,7 +308,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, opset: int = 
         "model": str(cfg.model.name),
         "classes": classes,
         "sample_rate": int(features.sample_rate),
-        "features": {"view": view, "array_shape": ARRAY_SHAPE[view], "settings": asdict(features), "names": names},
+        "features": {"view": features.view, "array_shape": ARRAY_SHAPE[view], "settings": asdict(features), "names": names,
+                     **computed_by(features)},
         "normalization": normalization,
         "inputs": [{"name": n, "shape": shape, "dtype": dtype} for n, (shape, dtype) in graph.inputs.items()],
         "outputs": [{"name": n, "shape": ["batch", len(classes)], "dtype": "float32"} for n in OUTPUTS],

@@ -1,11 +1,12 @@
 """Extract features from audio files or folders and report the speed.
 
-    python -m ser.features PATH... --set logmel|acoustic|sequence [--jobs N] [--out FILE]
+    python -m ser.features PATH... --set logmel|acoustic|sequence|opensmile [--jobs N] [--out FILE]
                            [-o key=value ...] [--images DIR] [--cache DIR]
 
 Prints progress and skipped files on stderr and ends with exactly one line on stdout:
 `clips=N audio_s=X wall_s=Y x_realtime=Z`. Without --cache it always extracts (it is a speed
 probe as much as a tool); --out writes an .npz with ids, names, rows and offsets.
+openSMILE: `--set opensmile -o feature_set=ComParE_2016 [-o level=lld]`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import pandas as pd
 import yaml
 
 from ser.features.config import VIEWS, make_config
-from ser.features.extract import Item, extract_to_folder, extract_view
+from ser.features.extract import Item, extract_to_folder, extract_view, make_audio_config
+from ser.features.opensmile import OPENSMILE_VIEW
 from ser.features.store import read_feature_set
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
@@ -57,7 +59,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ser.features", description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
-    ap.add_argument("--set", dest="view", choices=VIEWS, default="acoustic", help="feature view")
+    ap.add_argument("--set", dest="view", choices=(*VIEWS, OPENSMILE_VIEW), default="acoustic", help="feature view")
     ap.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     ap.add_argument("--out", help="write features to this .npz (ids, names, rows, offsets)")
     ap.add_argument(
@@ -69,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
-    cfg = make_config({"view": a.view, **_parse_overrides(a.option)})
+    try:
+        cfg = make_audio_config({"view": a.view, **_parse_overrides(a.option)})
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     files = find_audio(a.paths)
     # Ids are paths relative to the common folder: unique, and readable in the output.
     root = Path(*Path(files[0]).resolve().parts[:-1]) if len(files) == 1 else None

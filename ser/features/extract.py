@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,16 @@ import torch
 
 from ser.audio import AudioError, audio_duration, load_audio
 from ser.cache import atomic_dir, cache_root, stable_hash
+from ser.features import opensmile as opensmile_view
 from ser.features.config import FeatureConfig, make_config, to_plain
-from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
+from ser.features.opensmile import (
+    OpenSmileConfig,
+    compute_opensmile,
+    is_opensmile_view,
+    make_opensmile_config,
+    opensmile_names,
+)
+from ser.features.store import VECTOR_VIEWS, FeatureSet, RowWriter, is_complete, read_feature_set
 from ser.features.text import extract_text_view, is_text_view
 from ser.features.views import compute_view, feature_names
 
@@ -43,6 +52,33 @@ MAX_BATCH_ITEMS = 64
 # to start (importing torch: 3-12 s on the shared 2-core benchmark machine), and one process extracts
 # about 300-1000 s of audio per second: parallelism only pays for larger corpora.
 MIN_PARALLEL_AUDIO_SECONDS = 1800.0
+
+# The settings of an audio view: ser's own views (FeatureConfig) or openSMILE's (OpenSmileConfig).
+AudioConfig = FeatureConfig | OpenSmileConfig
+
+
+def make_audio_config(view_cfg: Any) -> AudioConfig:
+    """The validated settings of the audio view a `features` node (a mapping, a Hydra node or a
+    settings dataclass) describes."""
+    raw = to_plain(view_cfg)
+    return make_opensmile_config(raw) if is_opensmile_view(raw) else make_config(raw)
+
+
+def view_feature_names(cfg: AudioConfig) -> list[str]:
+    """The D column names of an audio view (openSMILE's own names for the opensmile view)."""
+    return opensmile_names(cfg) if isinstance(cfg, OpenSmileConfig) else feature_names(cfg)
+
+
+def stores_vectors(cfg: AudioConfig) -> bool:
+    """Whether the view gives one row per utterance (read back as a `(D,)` vector)."""
+    return cfg.vector if isinstance(cfg, OpenSmileConfig) else cfg.view in VECTOR_VIEWS
+
+
+def min_parallel_seconds(cfg: AudioConfig) -> float:
+    """Less audio than this is extracted in one process (see MIN_PARALLEL_AUDIO_SECONDS)."""
+    if isinstance(cfg, OpenSmileConfig):
+        return opensmile_view.MIN_PARALLEL_AUDIO_SECONDS
+    return MIN_PARALLEL_AUDIO_SECONDS
 
 
 @dataclass(frozen=True)
@@ -90,7 +126,7 @@ def _file_stamp(path: str) -> list:
         return [None, None]
 
 
-def cache_key(manifest: pd.DataFrame, cfg: FeatureConfig) -> str:
+def cache_key(manifest: pd.DataFrame, cfg: AudioConfig) -> str:
     """Hash of the manifest rows used (ids, paths, segments, file sizes and mtimes), the feature
     settings that shape the values, and FEATURE_VERSION."""
     rows = [
@@ -145,7 +181,7 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def extract_batch(items: list[Item], cfg: FeatureConfig) -> list[Result]:
+def extract_batch(items: list[Item], cfg: AudioConfig) -> list[Result]:
     """Load and featurise a batch; a file that fails is reported in its Result, the rest go on."""
     results: list[Result | None] = [None] * len(items)
     waves, where = [], []
@@ -165,14 +201,16 @@ def extract_batch(items: list[Item], cfg: FeatureConfig) -> list[Result]:
     return [r for r in results if r is not None]
 
 
-def compute_each(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray | str]:
+def compute_each(waves: list[np.ndarray], cfg: AudioConfig) -> list[np.ndarray | str]:
     """`compute_view` of a batch of waves; a wave that fails gives its one-line reason instead of rows.
 
     The batch is computed at once; when that fails, the waves are redone one by one to find the
-    culprit, so one odd clip cannot sink the others.
+    culprit, so one odd clip cannot sink the others. openSMILE reads one wave at a time anyway.
     """
     if not waves:
         return []
+    if isinstance(cfg, OpenSmileConfig):
+        return compute_opensmile(waves, cfg)
     try:
         return list(compute_view(waves, cfg))
     except Exception:  # noqa: BLE001 - any failure: find which clip caused it
@@ -206,7 +244,7 @@ def keep_freed_memory() -> None:
         pass
 
 
-def _worker(items: list[Item], cfg: FeatureConfig) -> list[Result]:
+def _worker(items: list[Item], cfg: AudioConfig) -> list[Result]:
     # One torch thread per process: the parallelism is across processes, and oversubscribed
     # intra-op threads only fight each other on a shared machine.
     torch.set_num_threads(1)
@@ -224,7 +262,7 @@ def resolve_jobs(jobs: int | None) -> int:
 
 def iter_results(
     items: list[Item],
-    cfg: FeatureConfig,
+    cfg: AudioConfig,
     jobs: int = -1,
     progress: bool = True,
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
@@ -236,7 +274,7 @@ def iter_results(
     planned = plan_batches(items, batch_seconds, durations)
     batches = [batch for batch, _ in planned]
     n_workers = min(resolve_jobs(jobs), len(batches))
-    if sum(seconds for _, seconds in planned) < MIN_PARALLEL_AUDIO_SECONDS:
+    if sum(seconds for _, seconds in planned) < min_parallel_seconds(cfg):
         n_workers = 1  # starting workers (each imports torch) would cost more than it saves
     bar = tqdm(
         total=len(items), unit="clip", desc=f"features[{cfg.view}]", disable=not progress, file=sys.stderr
@@ -270,7 +308,7 @@ def iter_results(
 
 def extract_to_folder(
     items: list[Item],
-    cfg: FeatureConfig,
+    cfg: AudioConfig,
     folder: Path,
     jobs: int = -1,
     progress: bool = True,
@@ -279,7 +317,7 @@ def extract_to_folder(
     extra_meta: Mapping | None = None,
 ) -> dict:
     """Extract `items` into a feature folder (see ser.features.store); returns the meta written."""
-    names = feature_names(cfg)
+    names = view_feature_names(cfg)
     writer = RowWriter(folder, len(names))
     skipped: list[tuple[str, str]] = []
     for res in iter_results(items, cfg, jobs, progress, batch_seconds, durations):
@@ -290,6 +328,7 @@ def extract_to_folder(
             writer.add(res.utt_id, res.rows, res.audio_seconds)
     meta = {
         "view": cfg.view,
+        "vector": stores_vectors(cfg),
         "names": names,
         "skipped": skipped,
         "config": cfg.key_dict(),
@@ -314,12 +353,13 @@ def extract_view(
     cache_root(cache_dir)/features/<view>-<key>, key = hash(manifest content, settings, version).
     Logs "feature cache hit" or "feature cache miss" at INFO. Utterances that fail are listed in
     `skipped` with their reason and left out of `ids`/`data`. The text views (`text`,
-    `text_embedding`: `ser.features.text`) read the manifest's transcripts instead of its audio.
+    `text_embedding`: `ser.features.text`) read the manifest's transcripts instead of its audio;
+    the opensmile view (`ser.features.opensmile`) runs openSMILE where the others run ser's engine.
     """
     raw = to_plain(view_cfg)
     if is_text_view(raw):
         return extract_text_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
-    cfg = make_config(raw)
+    cfg = make_audio_config(raw)
     force = bool(force or raw.get("force", False))
     if jobs == -1 and raw.get("jobs") is not None:
         jobs = int(raw["jobs"])

@@ -4,7 +4,8 @@ A feature folder holds
 - `data.npy`: every utterance's rows stacked, float32 (total_rows, D): logmel (T, n_mels) per
   utterance, acoustic one row each, sequence (T, D) or (chunks, D);
 - `offsets.npy`: int64 (N + 1,), utterance i owns rows offsets[i]:offsets[i+1];
-- `meta.json`: view, ids, column names, skipped items with reasons, config, version, counts.
+- `meta.json`: view, whether it is one row per utterance (`vector`), ids, column names, skipped
+  items with reasons, config, version, counts.
 It is written while extraction runs (rows are appended to data.npy, never held all in memory)
 and opened with a memory map, so a 10,000-utterance corpus costs little RAM either way.
 """
@@ -129,12 +130,14 @@ def is_complete(folder: Path) -> bool:
     return all((Path(folder) / f).is_file() for f in ("meta.json", "data.npy", "offsets.npy"))
 
 
-def stored_to_data(view: str, block: np.ndarray) -> np.ndarray:
+def stored_to_data(view: str, block: np.ndarray, vector: bool | None = None) -> np.ndarray:
     """One utterance's stored rows (what `compute_view` gives) in `FeatureSet.data`'s layout:
-    logmel (n_mels, T), acoustic and text_embedding (D,), sequence (T, D) as stored."""
+    logmel (n_mels, T), acoustic and text_embedding (D,), sequence (T, D) as stored. `vector`
+    says whether the view stores one row per utterance, for views where that depends on a setting
+    (opensmile: functionals or lld); None: by the view's name."""
     if view == "logmel":
         return block.T
-    if view in VECTOR_VIEWS:
+    if vector if vector is not None else view in VECTOR_VIEWS:
         return block[0]
     return block
 
@@ -149,7 +152,7 @@ def read_feature_set(folder: Path, cache_hit: bool) -> FeatureSet:
         if meta["n_rows"]
         else np.zeros((0, len(meta["names"])), np.float32)
     )
-    view = meta["view"]
-    data = [stored_to_data(view, rows[offsets[i] : offsets[i + 1]]) for i in range(len(meta["ids"]))]
+    view, vector = meta["view"], meta.get("vector")
+    data = [stored_to_data(view, rows[offsets[i] : offsets[i + 1]], vector) for i in range(len(meta["ids"]))]
     skipped = [(str(a), str(b)) for a, b in meta.get("skipped", [])]
     return FeatureSet(view, list(meta["ids"]), data, list(meta["names"]), skipped, cache_hit, folder)
