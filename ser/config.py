@@ -26,6 +26,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from ser.features.config import FeatureConfig
+from ser.features.ssl import SSLConfig
 from ser.features.text import TextConfig
 
 
@@ -41,6 +42,13 @@ class TextSettings(TextConfig):
     """`features=text` / `features=text_embedding`: the text views' settings (`TextConfig`) plus `force`."""
 
     force: bool = False  # true: recompute the embeddings even when the cache holds them
+
+
+@dataclass
+class SSLSettings(SSLConfig):
+    """`features=ssl`: a pretrained speech encoder's hidden states (`ser.features.ssl.SSLConfig`) plus `force`."""
+
+    force: bool = False  # true: re-encode even when the cache holds these features
 
 
 @dataclass
@@ -119,12 +127,20 @@ class TokenSettings(DataSettings):
     pretrained: str | None = None
 
 
+@dataclass
+class SSLDataSettings(DataSettings):
+    """Speech-encoder hidden states for ssl_head (`ser.data.SSLDataModule`); standardised per (layer, dim)."""
+
+    max_frames: int = 0  # features.store=frames: random training crop in frames (0: none)
+
+
 # conf/data/<option>.yaml -> (settings, data module that takes them)
 DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
     "spectrogram": (SpectrogramSettings, "ser.data.SpectrogramDataModule"),
     "vector": (VectorSettings, "ser.data.VectorDataModule"),
     "sequence": (SequenceSettings, "ser.data.SequenceDataModule"),
     "tokens": (TokenSettings, "ser.data.TokenDataModule"),
+    "ssl": (SSLDataSettings, "ser.data.SSLDataModule"),
 }
 
 
@@ -142,6 +158,7 @@ def setting_names(schema: type) -> list[str]:
 SCHEMAS: dict[str, type] = {
     "features/schema": FeatureSettings,
     "features/text_schema": TextSettings,
+    "features/ssl_schema": SSLSettings,
     "split/schema": SplitSettings,
     **{f"data/{name}_schema": with_target(settings, target) for name, (settings, target) in DATA_VIEWS.items()},
 }

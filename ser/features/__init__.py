@@ -9,6 +9,7 @@ Command line: `python -m ser.features PATH... --set acoustic [--jobs N] [--out F
 
 from ser.features.config import FeatureConfig, make_config
 from ser.features.extract import FEATURE_VERSION, cache_key, extract_view
+from ser.features.ssl import SSLConfig, is_ssl_view, make_ssl_config
 from ser.features.store import FeatureSet
 from ser.features.text import TEXT_VIEWS, TextConfig, is_text_view, make_text_config, text_feature_set
 from ser.features.views import compute_view, feature_names
@@ -17,14 +18,17 @@ __all__ = [
     "FEATURE_VERSION",
     "FeatureConfig",
     "FeatureSet",
+    "SSLConfig",
     "TEXT_VIEWS",
     "TextConfig",
     "cache_key",
     "compute_view",
     "extract_view",
     "feature_names",
+    "is_ssl_view",
     "is_text_view",
     "make_config",
+    "make_ssl_config",
     "make_text_config",
     "text_feature_set",
 ]

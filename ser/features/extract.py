@@ -26,6 +26,7 @@ from ser.audio import AudioError, audio_duration, load_audio
 from ser.cache import atomic_dir, cache_root, stable_hash
 from ser.features.config import FeatureConfig, make_config, to_plain
 from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
+from ser.features.ssl import extract_ssl_view, is_ssl_view
 from ser.features.text import extract_text_view, is_text_view
 from ser.features.views import compute_view, feature_names
 
@@ -319,6 +320,8 @@ def extract_view(
     raw = to_plain(view_cfg)
     if is_text_view(raw):
         return extract_text_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
+    if is_ssl_view(raw):  # hidden states of a pretrained speech encoder: ser.features.ssl
+        return extract_ssl_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
     cfg = make_config(raw)
     force = bool(force or raw.get("force", False))
     if jobs == -1 and raw.get("jobs") is not None:
