@@ -266,7 +266,9 @@ class TrainedModel:
     ) -> dict[int, np.ndarray]:  # fmt: skip
         """Probabilities per window index, for the windows whose features could be computed."""
         cfg = self.feature_config
-        if is_ssl_view(cfg.view):
+        if cfg.view == "waveform":  # a fine-tuned encoder takes the waves themselves
+            features, kept = FeatureSet(cfg.view, list(ids), list(waves), ["sample"]), list(range(len(ids)))
+        elif is_ssl_view(cfg.view):
             features, kept = self._ssl_features(ids, waves, items, owner)
         else:
             rows: list[np.ndarray | str] = []

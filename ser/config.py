@@ -134,6 +134,15 @@ class SSLDataSettings(DataSettings):
     max_frames: int = 0  # features.store=frames: random training crop in frames (0: none)
 
 
+@dataclass
+class WaveformSettings(DataSettings):
+    """Raw waves for ssl_finetune (`ser.data.WaveformDataModule`); the encoder normalises them itself."""
+
+    normalize: str = "none"
+    max_seconds: float = 6.0  # random training crop (0: none); evaluation uses whole utterances
+    sample_rate: int = 16000  # of the waveform view's waves (features.sample_rate)
+
+
 # conf/data/<option>.yaml -> (settings, data module that takes them)
 DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
     "spectrogram": (SpectrogramSettings, "ser.data.SpectrogramDataModule"),
@@ -141,6 +150,7 @@ DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
     "sequence": (SequenceSettings, "ser.data.SequenceDataModule"),
     "tokens": (TokenSettings, "ser.data.TokenDataModule"),
     "ssl": (SSLDataSettings, "ser.data.SSLDataModule"),
+    "waveform": (WaveformSettings, "ser.data.WaveformDataModule"),
 }
 
 

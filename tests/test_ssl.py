@@ -336,3 +336,43 @@ def test_attentive_pooling_on_frames_trains(train_run, encoders, cache_dir: Path
                          "features.store=frames", "model.net.pooling=attention", "data.max_frames=50",
                          "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], tmp_path / "run")  # fmt: skip
     assert 0.0 <= metrics["test/ua"] <= 1.0 and (tmp_path / "run" / "layer_weights.png").is_file()
+
+
+# ------------------------------------------------------------------ fine-tuning the encoder
+
+
+def test_finetuning_trains_the_encoder_with_layerwise_rates_and_predicts(train_run, encoders, cache_dir: Path, tmp_path: Path) -> None:
+    import ser
+    from ser.models.nets.ssl_finetune import SSLFinetune
+    from ser.models.neural import checkpoint_of
+
+    net = SSLFinetune(str(encoders["wavlm"]), n_classes=4, freeze_layers=1, encoder_lr_ratio=0.1, layer_lr_decay=0.5,
+                      gradient_checkpointing=True)  # fmt: skip
+    assert not any(p.requires_grad for p in net.encoder.feature_extractor.parameters())
+    assert not any(p.requires_grad for p in net.layers[0].parameters())
+    groups = net.parameter_groups(1e-3)
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])  # head; the one trainable layer (the top)
+    assert any(getattr(m, "gradient_checkpointing", False) for m in net.encoder.modules())
+
+    run = tmp_path / "run"
+    overrides = [f"paths.cache_dir={cache_dir}", *SMALL, "model=ssl_finetune", f"features.encoder={encoders['wavlm']}",
+                 "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.max_seconds=1.0",
+                 "trainer.accumulate_grad_batches=2", "model.net.gradient_checkpointing=true"]  # fmt: skip
+    metrics = train_run(overrides, run)
+    assert 0.0 <= metrics["test/ua"] <= 1.0 and (run / "layer_weights.png").is_file()
+    trained = torch.load(checkpoint_of(run), map_location="cpu", weights_only=True)["state_dict"]
+    start = SSLFinetune(str(encoders["wavlm"]), n_classes=4).state_dict()
+    key = "encoder.encoder.layers.1.feed_forward.output_dense.weight"
+    assert not torch.equal(trained[f"net.{key}"], start[key])  # the encoder itself was trained
+    conv = "encoder.feature_extractor.conv_layers.0.conv.weight"
+    assert torch.equal(trained[f"net.{conv}"], start[conv])  # its CNN front end was not
+
+    saved = pd.read_csv(run / "predictions.csv", dtype={"utterance_id": str}).iloc[:2]
+    from ser.fold import prepare_fold
+    from ser.runs import load_run_config
+
+    fold = prepare_fold(load_run_config(run))
+    paths = fold.manifest.set_index("utterance_id").loc[saved["utterance_id"], "path"].tolist()
+    table = ser.load(run).predict(paths)
+    probs = saved[[c for c in saved.columns if c.startswith("prob_")]].to_numpy()
+    np.testing.assert_allclose(table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-4)

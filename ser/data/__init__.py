@@ -4,6 +4,7 @@
 - `VectorDataModule` (acoustic): one standardised vector per utterance;
 - `SequenceDataModule` (sequence): padded frame sequences with lengths;
 - `SSLDataModule` (ssl): a speech encoder's layer means `(L, D)` or frames `(T, L, D)`;
+- `WaveformDataModule` (waveform): padded raw waves with lengths, for fine-tuning a speech encoder;
 - `TokenDataModule` (text): padded word-id sequences with lengths, vocabulary from training rows.
 
 Batches are dicts: `x`, `y`, and where needed `lengths` (sequences) or `owner` (evaluation windows).
@@ -15,5 +16,6 @@ from ser.data.spectrogram import SpectrogramDataModule
 from ser.data.ssl import SSLDataModule
 from ser.data.tokens import TokenDataModule
 from ser.data.vector import VectorDataModule
+from ser.data.waveform import WaveformDataModule
 
-__all__ = ["FoldDataModule", "SequenceDataModule", "SpectrogramDataModule", "SSLDataModule", "TokenDataModule", "VectorDataModule"]
+__all__ = ["FoldDataModule", "SequenceDataModule", "SpectrogramDataModule", "SSLDataModule", "TokenDataModule", "VectorDataModule", "WaveformDataModule"]

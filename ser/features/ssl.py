@@ -46,6 +46,7 @@ from ser.features.store import FeatureSet
 log = logging.getLogger(__name__)
 
 SSL_VIEW = "ssl"
+WAVEFORM_VIEW = "waveform"  # the raw 16 kHz audio, for fine-tuning the encoder itself (not cached)
 STORES = ("mean", "frames")
 PRECISIONS = ("auto", "32", "16", "bf16")
 # Bump when a change in the code changes the stored hidden states: old caches then stop matching.
@@ -75,8 +76,8 @@ class SSLConfig:
 
     def validate(self) -> None:
         """Raise ValueError with a one-line message for settings that cannot work."""
-        if self.view != SSL_VIEW:
-            raise ValueError(f"features.view={self.view!r} is not the ssl view")
+        if self.view not in (SSL_VIEW, WAVEFORM_VIEW):
+            raise ValueError(f"features.view={self.view!r} is not the ssl or waveform view")
         if self.store not in STORES:
             raise ValueError(f"features.store={self.store!r} is unknown: use mean or frames")
         if self.precision not in PRECISIONS:
@@ -92,9 +93,10 @@ class SSLConfig:
 
 
 def is_ssl_view(view_cfg: Mapping | Any) -> bool:
-    """Whether a features config (or view name) describes the ssl view."""
+    """Whether a features config (or view name) describes the ssl view or the waveform view (both
+    extracted here: `extract_ssl_view`)."""
     view = view_cfg if isinstance(view_cfg, str) else (view_cfg or {}).get("view")
-    return view == SSL_VIEW
+    return view in (SSL_VIEW, WAVEFORM_VIEW)
 
 
 def make_ssl_config(raw: Mapping, **overrides: Any) -> SSLConfig:
@@ -370,6 +372,8 @@ def extract_ssl_view(
     With `shard=(K, N)` only that shard's chunks are computed; the FeatureSet is returned only when
     the cache is complete afterwards (else None: other shards are still running)."""
     cfg = make_ssl_config(raw)
+    if cfg.view == WAVEFORM_VIEW:
+        return waveform_view(manifest, cfg, progress)
     force = bool(force or raw.get("force", False))
     folder = ssl_cache_folder(manifest, cfg, cache_dir)
     if not force and is_complete(folder):
@@ -387,6 +391,25 @@ def extract_ssl_view(
     if fs.skipped:
         log.warning("ssl features: skipped %d of %d utterances (see FeatureSet.skipped)", len(fs.skipped), len(manifest))
     return fs
+
+
+def waveform_view(manifest: pd.DataFrame, cfg: SSLConfig, progress: bool = True) -> FeatureSet:
+    """Every row's audio at `cfg.sample_rate`, float32 `(S,)` each, in memory; unreadable files skipped."""
+    from tqdm.auto import tqdm
+
+    ids, data, skipped = [], [], []
+    for row in tqdm(list(manifest.itertuples(index=False)), unit="clip", desc="features[waveform]",
+                    disable=not progress, file=sys.stderr):  # fmt: skip
+        offset, duration = _segment(row)
+        try:
+            wave = load_audio(str(row.path), offset, duration, cfg.sample_rate)
+        except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
+            skipped.append((str(row.utterance_id), str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+            continue
+        ids.append(str(row.utterance_id))
+        data.append(np.asarray(wave, dtype=np.float32))
+    log.info("waveform view: %d utterances in memory (not cached), %d skipped", len(ids), len(skipped))
+    return FeatureSet(WAVEFORM_VIEW, ids, data, ["sample"], skipped)
 
 
 def ssl_feature_set(ids: list[str], waves: list[np.ndarray], cfg: SSLConfig, encoder: SpeechEncoder | None = None) -> FeatureSet:
