@@ -32,7 +32,9 @@ def extract_shard(cfg: DictConfig) -> bool:
     labelled, _ = load_labelled(cfg)
     features = extract_ssl_view(labelled, view, cache_dir=cfg.paths.cache_dir, shard=(shard.k, shard.n))
     complete = features is not None
-    log.info("shard %d/%d done; cache %s", shard.k, shard.n, "complete" if complete else "waiting for other shards")
+    log.info(
+        "shard %d/%d done; cache %s", shard.k, shard.n, "complete" if complete else "waiting for other shards"
+    )
     return complete
 
 

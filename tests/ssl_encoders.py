@@ -41,7 +41,9 @@ def save_tiny_hf(folder: Path, kind: str = "wavlm", seed: int = 0) -> Path:
         norm = "group" if kind == "wav2vec2" else "layer"
         config = config_cls(**TINY, feat_extract_norm=norm)
         model = model_cls(config)
-        extractor = tf.Wav2Vec2FeatureExtractor(do_normalize=kind != "wavlm", return_attention_mask=norm == "layer")
+        extractor = tf.Wav2Vec2FeatureExtractor(
+            do_normalize=kind != "wavlm", return_attention_mask=norm == "layer"
+        )
     model.eval().save_pretrained(folder)
     extractor.save_pretrained(folder)
     return folder
@@ -64,7 +66,9 @@ def tiny_torchaudio_bundle(file_name: str = "tiny_wavlm.pth"):
     return Wav2Vec2Bundle(file_name, dict(TINY_TORCHAUDIO), 16000, False, "WavLM")
 
 
-def install_tiny_torchaudio(monkeypatch, hub_dir: Path, name: str = "TINY_WAVLM", write: bool = True, seed: int = 0):
+def install_tiny_torchaudio(
+    monkeypatch, hub_dir: Path, name: str = "TINY_WAVLM", write: bool = True, seed: int = 0
+):
     """Register a tiny bundle as `torchaudio.pipelines.<name>`, point torch.hub at `hub_dir` and, with
     `write`, save its random weights as the checkpoint the bundle names. Returns the model."""
     import torchaudio.pipelines

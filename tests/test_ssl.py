@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ssl_encoders import install_tiny_torchaudio, save_tiny_hf
 
 from ser.features import extract_view
 from ser.features.sentence_encoder import EncoderError
@@ -30,7 +31,6 @@ from ser.features.ssl import (
     ssl_cache_folder,
     window_plan,
 )
-from ssl_encoders import install_tiny_torchaudio, save_tiny_hf
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -69,7 +69,9 @@ def direct_states(folder: Path, wave: np.ndarray) -> np.ndarray:
     if config.model_type == "whisper":
         fe = tf.WhisperFeatureExtractor.from_pretrained(folder)
         n = config.max_source_positions * 2 * fe.hop_length
-        feats = fe(wave, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=n).input_features
+        feats = fe(
+            wave, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=n
+        ).input_features
         model = tf.WhisperModel.from_pretrained(folder).get_encoder().eval()
         with torch.no_grad():
             hs = model(feats, output_hidden_states=True).hidden_states
@@ -107,7 +109,9 @@ def test_cached_layers_equal_a_direct_forward_pass(kind: str, encoders, demo, tm
         mean = means.data[means.ids.index(uid)].astype(np.float32)
         frame = frames.data[frames.ids.index(uid)].astype(np.float32)  # (T, L, D)
         assert mean.shape == (3, 32) and frame.shape == (reference.shape[1], 3, 32)
-        np.testing.assert_allclose(frame.transpose(1, 0, 2), reference, atol=2e-3 * (1 + np.abs(reference).max()))
+        np.testing.assert_allclose(
+            frame.transpose(1, 0, 2), reference, atol=2e-3 * (1 + np.abs(reference).max())
+        )
         np.testing.assert_allclose(mean, reference.mean(axis=1), atol=2e-3 * (1 + np.abs(reference).max()))
 
 
@@ -126,7 +130,9 @@ def test_layer_subset_and_batched_extraction(encoders, demo) -> None:
     for a, p, t in zip(alone, picked, together, strict=True):
         np.testing.assert_array_equal(p, a[:, [0, 2]])
         np.testing.assert_allclose(t.astype(np.float32), a.astype(np.float32), atol=0.02)
-    with pytest.raises(ValueError, match=r"features.layers: 5 is out of range for an encoder with 3 hidden layers"):
+    with pytest.raises(
+        ValueError, match=r"features.layers: 5 is out of range for an encoder with 3 hidden layers"
+    ):
         layer_indices(make_ssl_config({"encoder": "x", "layers": [5]}), 3)
 
 
@@ -136,10 +142,16 @@ def test_long_utterances_are_encoded_in_overlapping_windows_that_tile_the_frames
     n = int(3.3 * 16000)
     plan = window_plan(n, encoder, cfg)
     assert len(plan) == 4 and plan[0][0] == 0 and plan[-1][1] == n
-    assert all(a[3] == b[2] for a, b in zip(plan, plan[1:], strict=False))  # each frame from exactly one window
+    assert all(
+        a[3] == b[2] for a, b in zip(plan, plan[1:], strict=False)
+    )  # each frame from exactly one window
     assert plan[-1][3] == plan[-1][0] // encoder.frame_stride + encoder.frames_of(n - plan[-1][0])
-    for start, end, keep_from, keep_to in plan[1:-1]:  # kept frames have half the overlap of context each side
-        assert keep_from * encoder.frame_stride >= start + 1600 and keep_to * encoder.frame_stride <= end - 1600
+    for start, end, keep_from, keep_to in plan[
+        1:-1
+    ]:  # kept frames have half the overlap of context each side
+        assert (
+            keep_from * encoder.frame_stride >= start + 1600 and keep_to * encoder.frame_stride <= end - 1600
+        )
     wave = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1
     windowed = encode_waves(encoder, [wave], cfg, [0, 1, 2])[0]
     assert windowed.shape == (plan[-1][3], 3, 32)
@@ -152,7 +164,9 @@ def test_long_utterances_are_encoded_in_overlapping_windows_that_tile_the_frames
 # ------------------------------------------------------------------ sources and their messages
 
 
-def test_torchaudio_bundle_loads_from_the_hub_cache_and_names_a_missing_file(monkeypatch, tmp_path: Path, demo) -> None:
+def test_torchaudio_bundle_loads_from_the_hub_cache_and_names_a_missing_file(
+    monkeypatch, tmp_path: Path, demo
+) -> None:
     model = install_tiny_torchaudio(monkeypatch, tmp_path / "hub")
     encoder = load_speech_encoder("torchaudio:TINY_WAVLM")
     wave = demo_wave(demo)
@@ -166,22 +180,34 @@ def test_torchaudio_bundle_loads_from_the_hub_cache_and_names_a_missing_file(mon
     with pytest.raises(EncoderError) as err:
         load_speech_encoder("torchaudio:TINY_WAVLM")
     message = str(err.value)
-    assert "\n" not in message and "checkpoint tiny_wavlm.pth is not in " + str(tmp_path / "empty_hub" / "checkpoints") in message
-    with pytest.raises(EncoderError, match=r"torchaudio:NO_SUCH: no such wav2vec2-style bundle; choose one of .*WAVLM_BASE_PLUS"):
+    assert (
+        "\n" not in message
+        and "checkpoint tiny_wavlm.pth is not in " + str(tmp_path / "empty_hub" / "checkpoints") in message
+    )
+    with pytest.raises(
+        EncoderError,
+        match=r"torchaudio:NO_SUCH: no such wav2vec2-style bundle; choose one of .*WAVLM_BASE_PLUS",
+    ):
         load_speech_encoder("torchaudio:NO_SUCH")
 
 
 def test_missing_hugging_face_files_give_one_line(tmp_path: Path, encoders) -> None:
-    with pytest.raises(EncoderError, match=rf"^features.encoder={tmp_path / 'nope'}: no such folder; download the model"):
+    with pytest.raises(
+        EncoderError, match=rf"^features.encoder={tmp_path / 'nope'}: no such folder; download the model"
+    ):
         load_speech_encoder(str(tmp_path / "nope"))
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "config.json").write_text((encoders["wavlm"] / "config.json").read_text())
     with pytest.raises(EncoderError) as err:
         load_speech_encoder(str(partial))
-    assert "no weights in" in str(err.value) and "model.safetensors" in str(err.value) and "\n" not in str(err.value)
+    assert (
+        "no weights in" in str(err.value)
+        and "model.safetensors" in str(err.value)
+        and "\n" not in str(err.value)
+    )
     with pytest.raises(EncoderError, match=r"^features=ssl needs features.encoder=PATH"):
-        load_speech_encoder("???")
+        load_speech_encoder("")
 
 
 def test_train_py_without_the_weights_ends_in_one_line(tmp_path: Path) -> None:
@@ -203,7 +229,9 @@ def read_all(fs) -> dict[str, np.ndarray]:
     return {uid: np.asarray(a) for uid, a in zip(fs.ids, fs.data, strict=True)}
 
 
-def test_a_killed_extraction_resumes_and_ends_with_the_same_features(monkeypatch, encoders, demo, tmp_path: Path) -> None:
+def test_a_killed_extraction_resumes_and_ends_with_the_same_features(
+    monkeypatch, encoders, demo, tmp_path: Path
+) -> None:
     import ser.features.ssl as ssl
 
     cfg = {"view": "ssl", "encoder": str(encoders["wavlm"]), "chunk_size": 8}
@@ -223,11 +251,18 @@ def test_a_killed_extraction_resumes_and_ends_with_the_same_features(monkeypatch
     with pytest.raises(KeyboardInterrupt):
         extract_view(demo, cfg, cache_dir=tmp_path / "resumed", progress=False)
     folder = ssl_cache_folder(demo, make_ssl_config(cfg), tmp_path / "resumed")
-    assert sorted(p.name for p in (folder / "chunks").iterdir() if not p.name.startswith(".")) == [chunk_name(0), chunk_name(1)]
-    assert not (folder / "meta.json").exists() and not [p for p in (folder / "chunks").iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in (folder / "chunks").iterdir() if not p.name.startswith(".")) == [
+        chunk_name(0),
+        chunk_name(1),
+    ]
+    assert not (folder / "meta.json").exists() and not [
+        p for p in (folder / "chunks").iterdir() if p.name.startswith(".")
+    ]
 
     written.clear()
-    monkeypatch.setattr(ssl, "write_chunk", lambda folder, *a, **k: written.append(folder.name) or real_write(folder, *a, **k))
+    monkeypatch.setattr(
+        ssl, "write_chunk", lambda folder, *a, **k: written.append(folder.name) or real_write(folder, *a, **k)
+    )
     resumed = extract_view(demo, cfg, cache_dir=tmp_path / "resumed", progress=False)
     assert written == [chunk_name(c) for c in range(2, n_chunks)]  # the two finished chunks were not redone
     assert not resumed.cache_hit and read_all(resumed).keys() == whole.keys()
@@ -250,13 +285,30 @@ def test_shards_fill_one_cache_that_only_completes_with_the_last(encoders, demo,
 
 
 @pytest.mark.slow
-def test_two_processes_on_halves_of_the_demo_give_the_same_cache_as_one(encoders, compose_config, tmp_path: Path) -> None:
+def test_two_processes_on_halves_of_the_demo_give_the_same_cache_as_one(
+    encoders, compose_config, tmp_path: Path
+) -> None:
     """`python -m ser.features --shard 1/2` and `2/2` at the same time, then train.py's own lookup hits."""
-    common = ["corpus.utterances_per_speaker=6", "features.chunk_size=8", f"features.encoder={encoders['wavlm']}"]
+    common = [
+        "corpus.utterances_per_speaker=6",
+        "features.chunk_size=8",
+        f"features.encoder={encoders['wavlm']}",
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "ser.features", "--shard", f"{k}/2", *common, f"paths.cache_dir={tmp_path / 'two'}"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "ser.features",
+                "--shard",
+                f"{k}/2",
+                *common,
+                f"paths.cache_dir={tmp_path / 'two'}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )  # fmt: skip
         for k in (1, 2)
@@ -303,7 +355,9 @@ def test_head_on_layer_means_equals_mean_pooling_of_the_frames() -> None:
         SSLHead(3, 8, 4, pooling="attention", frames=False)
 
 
-def test_ssl_head_trains_writes_layer_weights_reevaluates_and_predicts(train_run, encoders, cache_dir: Path, tmp_path: Path) -> None:
+def test_ssl_head_trains_writes_layer_weights_reevaluates_and_predicts(
+    train_run, encoders, cache_dir: Path, tmp_path: Path
+) -> None:
     import ser
     from ser.evaluate import reevaluate
 
@@ -311,7 +365,13 @@ def test_ssl_head_trains_writes_layer_weights_reevaluates_and_predicts(train_run
     metrics = train_run([f"paths.cache_dir={cache_dir}", *SMALL, "model=ssl_head", f"features.encoder={encoders['wavlm']}",
                          "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "optim.lr=0.05"], run)  # fmt: skip
     assert 0.0 <= metrics["test/ua"] <= 1.0
-    for name in ("predictions.csv", "val_predictions.csv", "metrics.json", "confusion_matrix.png", "layer_weights.png"):
+    for name in (
+        "predictions.csv",
+        "val_predictions.csv",
+        "metrics.json",
+        "confusion_matrix.png",
+        "layer_weights.png",
+    ):
         assert (run / name).is_file(), name
     weights = json.loads((run / "layer_weights.json").read_text())
     assert weights["layers"] == [0, 1, 2] and sum(weights["weights"]) == pytest.approx(1.0)
@@ -327,7 +387,9 @@ def test_ssl_head_trains_writes_layer_weights_reevaluates_and_predicts(train_run
     paths = fold.manifest.set_index("utterance_id").loc[saved["utterance_id"], "path"].tolist()
     table = ser.load(run).predict(paths)  # features computed in memory by the same encoder, no cache
     probs = saved[[c for c in saved.columns if c.startswith("prob_")]].to_numpy()
-    np.testing.assert_allclose(table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-3)
+    np.testing.assert_allclose(
+        table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-3
+    )
     assert (table["windows"] == 1).all()
 
 
@@ -341,7 +403,9 @@ def test_attentive_pooling_on_frames_trains(train_run, encoders, cache_dir: Path
 # ------------------------------------------------------------------ fine-tuning the encoder
 
 
-def test_finetuning_trains_the_encoder_with_layerwise_rates_and_predicts(train_run, encoders, cache_dir: Path, tmp_path: Path) -> None:
+def test_finetuning_trains_the_encoder_with_layerwise_rates_and_predicts(
+    train_run, encoders, cache_dir: Path, tmp_path: Path
+) -> None:
     import ser
     from ser.models.nets.ssl_finetune import SSLFinetune
     from ser.models.neural import checkpoint_of
@@ -375,4 +439,6 @@ def test_finetuning_trains_the_encoder_with_layerwise_rates_and_predicts(train_r
     paths = fold.manifest.set_index("utterance_id").loc[saved["utterance_id"], "path"].tolist()
     table = ser.load(run).predict(paths)
     probs = saved[[c for c in saved.columns if c.startswith("prob_")]].to_numpy()
-    np.testing.assert_allclose(table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-4)
+    np.testing.assert_allclose(
+        table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-4
+    )

@@ -28,7 +28,13 @@ class SSLDataset(Dataset):
 
     def __init__(self, arrays: list, targets: np.ndarray, mean: torch.Tensor | None, std: torch.Tensor | None,
                  max_frames: int = 0) -> None:  # fmt: skip
-        self.arrays, self.targets, self.mean, self.std, self.max_frames = arrays, targets, mean, std, int(max_frames)
+        self.arrays, self.targets, self.mean, self.std, self.max_frames = (
+            arrays,
+            targets,
+            mean,
+            std,
+            int(max_frames),
+        )
 
     def __len__(self) -> int:
         return len(self.arrays)
@@ -100,7 +106,9 @@ class SSLDataModule(FoldDataModule):
         shape = data[0].shape[-2:]  # (L, D)
         if self.frames:
             if self.normalize == "speaker":
-                raise ValueError("data.normalize=speaker needs features.store=mean (frames: use global or none)")
+                raise ValueError(
+                    "data.normalize=speaker needs features.store=mean (frames: use global or none)"
+                )
             if self.normalize == "global" and self.stats is None:
                 self.stats = tuple(s.reshape(-1) for s in _frame_stats([data[i] for i in fold.split.train]))
             self.arrays = data  # float16 memory maps: cast batch by batch

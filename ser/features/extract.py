@@ -25,8 +25,8 @@ import torch
 from ser.audio import AudioError, audio_duration, load_audio
 from ser.cache import atomic_dir, cache_root, stable_hash
 from ser.features.config import FeatureConfig, make_config, to_plain
-from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
 from ser.features.ssl import extract_ssl_view, is_ssl_view
+from ser.features.store import FeatureSet, RowWriter, is_complete, read_feature_set
 from ser.features.text import extract_text_view, is_text_view
 from ser.features.views import compute_view, feature_names
 

@@ -64,7 +64,9 @@ class SpeechEncoder:
     identity: list
     sample_rate: int = 16000
     frame_stride: int = 320
-    normalize_wave: bool = False  # zero mean, unit variance per wave (wav2vec2 feature extractors' do_normalize)
+    normalize_wave: bool = (
+        False  # zero mean, unit variance per wave (wav2vec2 feature extractors' do_normalize)
+    )
     layer_norm_wave: bool = False  # torchaudio's large bundles: layer norm of the wave
     use_attention_mask: bool = False  # padded batches pass a mask (models whose front end has no group norm)
     max_samples: int | None = None
@@ -94,7 +96,9 @@ class SpeechEncoder:
         """Output frames of an input of `n_samples` samples."""
         if self.kind == "whisper":
             hop = int(self.feature_extractor.hop_length)
-            return min(int(self.model.config.max_source_positions), math.ceil(n_samples / hop / WHISPER_CONV_STRIDE))
+            return min(
+                int(self.model.config.max_source_positions), math.ceil(n_samples / hop / WHISPER_CONV_STRIDE)
+            )
         if self.kind == "hf":
             return int(self.model._get_feat_extract_output_lengths(torch.tensor([n_samples]))[0])
         return int(self.extra["frames"](n_samples))
@@ -110,7 +114,9 @@ class SpeechEncoder:
             waves = [self.prepare(w) for w in waves]
         lengths = [len(w) for w in waves]
         if self.max_samples is not None and max(lengths) > self.max_samples:
-            raise ValueError(f"{self.source}: takes at most {self.max_samples} samples per input, got {max(lengths)}")
+            raise ValueError(
+                f"{self.source}: takes at most {self.max_samples} samples per input, got {max(lengths)}"
+            )
         cast = (
             torch.autocast(device_type=torch.device(self.device).type, dtype=autocast_dtype)
             if autocast_dtype is not None
@@ -131,7 +137,10 @@ class SpeechEncoder:
         if self.kind == "hf":
             mask = None
             if self.use_attention_mask and len(waves) > 1:
-                mask = (torch.arange(batch.shape[1], device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]).long()
+                mask = (
+                    torch.arange(batch.shape[1], device=self.device)[None, :]
+                    < torch.tensor(lengths, device=self.device)[:, None]
+                ).long()
             out = self.model(batch, attention_mask=mask, output_hidden_states=True)
             return list(out.hidden_states)
         if len(waves) == 1:
@@ -142,7 +151,12 @@ class SpeechEncoder:
         each = [self.model.extract_features(batch[b : b + 1, :n])[0] for b, n in enumerate(lengths)]
         longest = max(layers[0].shape[1] for layers in each)
         return [
-            torch.cat([torch.nn.functional.pad(layers[i], (0, 0, 0, longest - layers[i].shape[1])) for layers in each])
+            torch.cat(
+                [
+                    torch.nn.functional.pad(layers[i], (0, 0, 0, longest - layers[i].shape[1]))
+                    for layers in each
+                ]
+            )
             for i in range(len(each[0]))
         ]
 
@@ -168,7 +182,9 @@ def hf_folder(source: str) -> Path:
         raise EncoderError(f"features.encoder={source}: no such folder; {hint}")
     if not (folder / "config.json").is_file():
         raise EncoderError(f"features.encoder={source}: no config.json in {folder.resolve()}; {hint}")
-    if not any((folder / name).is_file() for name in HF_WEIGHT_FILES) and not list(folder.glob("*.safetensors")):
+    if not any((folder / name).is_file() for name in HF_WEIGHT_FILES) and not list(
+        folder.glob("*.safetensors")
+    ):
         raise EncoderError(
             f"features.encoder={source}: no weights in {folder.resolve()} (expected {' or '.join(HF_WEIGHT_FILES)}); {hint}"
         )
@@ -228,7 +244,9 @@ def torchaudio_bundle(name: str) -> Any:
     bundle = getattr(pipelines, name, None)
     if bundle is None or not hasattr(bundle, "_params") or not hasattr(bundle, "_path"):
         known = sorted(n for n in dir(pipelines) if n.isupper() and hasattr(getattr(pipelines, n), "_params"))
-        raise EncoderError(f"features.encoder=torchaudio:{name}: no such wav2vec2-style bundle; choose one of {', '.join(known)}")
+        raise EncoderError(
+            f"features.encoder=torchaudio:{name}: no such wav2vec2-style bundle; choose one of {', '.join(known)}"
+        )
     return bundle
 
 
@@ -268,9 +286,20 @@ def _load_torchaudio(name: str) -> SpeechEncoder:
                          use_attention_mask=build is wav2vec2_model, extra={"frames": frames})  # fmt: skip
 
 
+def require_encoder(source: str | None) -> str:
+    """`features.encoder` as a str; unset, a one-line message saying what to set."""
+    source = "" if source is None else str(source)
+    if not source or source in ("???", "None", "null"):
+        raise EncoderError(
+            "features=ssl needs features.encoder=PATH (a local Hugging Face wav2vec2 / HuBERT / WavLM / Whisper folder) "
+            "or features.encoder=torchaudio:NAME (e.g. torchaudio:WAVLM_BASE_PLUS); README: Pretrained speech encoders"
+        )
+    return source
+
+
 def encoder_source_identity(source: str) -> list:
     """What the cache key knows of an encoder without loading it (files, sizes, small files' hashes)."""
-    source = str(source)
+    source = require_encoder(source)
     if source.startswith(TORCHAUDIO_PREFIX):
         name = source[len(TORCHAUDIO_PREFIX) :]
         path = torchaudio_checkpoint(name)
@@ -282,17 +311,14 @@ def encoder_source_identity(source: str) -> list:
 
 def load_speech_encoder(source: str, device: str = "cpu") -> SpeechEncoder:
     """The encoder `features.encoder` names (module docstring), in eval mode on `device`."""
-    source = str(source)
-    if not source or source in ("???", "None", "null"):
-        raise EncoderError(
-            "features=ssl needs features.encoder=PATH (a local Hugging Face wav2vec2 / HuBERT / WavLM / Whisper folder) "
-            "or features.encoder=torchaudio:NAME (e.g. torchaudio:WAVLM_BASE_PLUS); README: Pretrained speech encoders"
-        )
+    source = require_encoder(source)
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("features.device=cuda but no GPU is visible: use features.device=auto or cpu")
     if source.startswith(TORCHAUDIO_PREFIX):
         encoder = _load_torchaudio(source[len(TORCHAUDIO_PREFIX) :])
     else:
         encoder = _load_hf(source)
-    log.info("speech encoder %s: %s, %d hidden layers of %d", source, encoder.kind, encoder.n_layers, encoder.dim)
+    log.info(
+        "speech encoder %s: %s, %d hidden layers of %d", source, encoder.kind, encoder.n_layers, encoder.dim
+    )
     return encoder.to(device)

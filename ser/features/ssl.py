@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -63,15 +64,21 @@ class SSLConfig:
 
     view: str = SSL_VIEW
     # a local Hugging Face folder (wav2vec2, HuBERT, WavLM, data2vec-audio, Whisper) or torchaudio:NAME
-    encoder: str = "???"
-    layers: list[int] | None = None  # hidden layers kept (0 = input embedding; negative from the end); null: all
-    store: str = "mean"  # mean: (L, D) time means, exact for mean pooling | frames: (T, L, D) for attentive pooling
+    encoder: str = ""  # required
+    layers: list[int] | None = (
+        None  # hidden layers kept (0 = input embedding; negative from the end); null: all
+    )
+    store: str = (
+        "mean"  # mean: (L, D) time means, exact for mean pooling | frames: (T, L, D) for attentive pooling
+    )
     window_seconds: float = 20.0  # long utterances are encoded in windows this long ...
     overlap_seconds: float = 1.0  # ... overlapping by this much (half of the shared frames from each side)
     sample_rate: int = 16000  # the encoders' rate; audio is resampled to it
     batch_size: int = 1  # windows per forward pass (sorted by length; padded with an attention mask where the model takes one)
     device: str = "auto"  # auto (the GPU when the trainer uses one) | cpu | cuda
-    precision: str = "auto"  # auto (16 on a GPU, 32 on the CPU) | 32 | 16 | bf16: autocast dtype of the forward pass
+    precision: str = (
+        "auto"  # auto (16 on a GPU, 32 on the CPU) | 32 | 16 | bf16: autocast dtype of the forward pass
+    )
     chunk_size: int = 64  # utterances per cache chunk (the unit of resuming and of sharding)
 
     def validate(self) -> None:
@@ -83,7 +90,9 @@ class SSLConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"features.precision={self.precision!r} is unknown: use {', '.join(PRECISIONS)}")
         if self.window_seconds <= 0 or not 0 <= 2 * self.overlap_seconds < self.window_seconds:
-            raise ValueError("features.overlap_seconds must be >= 0 and below half of features.window_seconds")
+            raise ValueError(
+                "features.overlap_seconds must be >= 0 and below half of features.window_seconds"
+            )
         if self.batch_size < 1 or self.chunk_size < 1:
             raise ValueError("features.batch_size and features.chunk_size must be at least 1")
 
@@ -132,7 +141,9 @@ def layer_indices(cfg: SSLConfig, n_layers: int) -> list[int]:
     for i in cfg.layers:
         j = i + n_layers if i < 0 else i
         if not 0 <= j < n_layers:
-            raise ValueError(f"features.layers: {i} is out of range for an encoder with {n_layers} hidden layers (0..{n_layers - 1})")
+            raise ValueError(
+                f"features.layers: {i} is out of range for an encoder with {n_layers} hidden layers (0..{n_layers - 1})"
+            )
         out.append(j)
     return out
 
@@ -203,13 +214,20 @@ def encode_waves(
 def cache_key(manifest: pd.DataFrame, cfg: SSLConfig, identity: list) -> str:
     """Hash of the manifest rows (ids, paths, segments, file sizes and mtimes; sorted by id), the
     settings that shape the values, the encoder's files and SSL_VERSION."""
-    from ser.features.extract import _file_stamp
-
     rows = sorted(
-        [str(u), str(p), float(o) if not pd.isna(o) else 0.0, float(d) if not pd.isna(d) else None, *_file_stamp(str(p))]
+        [str(u), str(p), float(o) if not pd.isna(o) else 0.0, float(d) if not pd.isna(d) else None, *file_stamp(str(p))]
         for u, p, o, d in zip(manifest["utterance_id"], manifest["path"], manifest["offset"], manifest["duration"], strict=True)
     )  # fmt: skip
     return stable_hash(rows, cfg.key_dict(), identity, SSL_VERSION)
+
+
+def file_stamp(path: str) -> list:
+    """Size and modification time of an audio file (None, None when it cannot be read)."""
+    try:
+        st = os.stat(path)
+        return [st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [None, None]
 
 
 def chunk_name(c: int) -> str:
@@ -237,7 +255,9 @@ def _segment(row: Any) -> tuple[float, float | None]:
     return offset, duration
 
 
-def write_chunk(folder: Path, rows: pd.DataFrame, encoder: SpeechEncoder, cfg: SSLConfig, layers: list[int]) -> dict:
+def write_chunk(
+    folder: Path, rows: pd.DataFrame, encoder: SpeechEncoder, cfg: SSLConfig, layers: list[int]
+) -> dict:
     """Encode one chunk's utterances and publish `folder` atomically; returns the chunk's meta.
 
     An unreadable file or one the encoder cannot take is skipped with its reason."""
@@ -247,7 +267,12 @@ def write_chunk(folder: Path, rows: pd.DataFrame, encoder: SpeechEncoder, cfg: S
         try:
             wave = load_audio(str(row.path), offset, duration, encoder.sample_rate)
         except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
-            skipped.append((str(row.utterance_id), str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+            skipped.append(
+                (
+                    str(row.utterance_id),
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                )
+            )
             continue
         ids.append(str(row.utterance_id))
         waves.append(np.asarray(wave, dtype=np.float32))
@@ -288,7 +313,11 @@ def fill_cache(
     mine = [c for c in range(len(chunks)) if c % n == k - 1]
     todo = [c for c in mine if not (chunk_dir / chunk_name(c)).is_dir()]
     if len(todo) < len(mine):
-        log.info("ssl features: %d of %d chunks of this shard already cached, resuming", len(mine) - len(todo), len(mine))
+        log.info(
+            "ssl features: %d of %d chunks of this shard already cached, resuming",
+            len(mine) - len(todo),
+            len(mine),
+        )
     layers = layer_indices(cfg, encoder.n_layers)
     n_utts = sum(len(chunks[c]) for c in todo)
     started, seconds = time.perf_counter(), 0.0
@@ -307,7 +336,9 @@ def fill_cache(
     return finish_cache(folder, manifest, cfg, encoder, layers)
 
 
-def finish_cache(folder: Path, manifest: pd.DataFrame, cfg: SSLConfig, encoder: SpeechEncoder, layers: list[int]) -> bool:
+def finish_cache(
+    folder: Path, manifest: pd.DataFrame, cfg: SSLConfig, encoder: SpeechEncoder, layers: list[int]
+) -> bool:
     """Write the top-level meta.json once every chunk exists (idempotent, atomic)."""
     folder = Path(folder)
     n_chunks = len(chunks_of(manifest, cfg.chunk_size))
@@ -356,7 +387,11 @@ def read_ssl_cache(folder: Path, cache_hit: bool) -> FeatureSet:
 
 def ssl_cache_folder(manifest: pd.DataFrame, cfg: SSLConfig, cache_dir: str | Path | None) -> Path:
     """The cache folder of these rows under these settings (the encoder's files are part of the key)."""
-    return cache_root(cache_dir) / "features" / f"ssl-{cache_key(manifest, cfg, encoder_source_identity(cfg.encoder))}"
+    return (
+        cache_root(cache_dir)
+        / "features"
+        / f"ssl-{cache_key(manifest, cfg, encoder_source_identity(cfg.encoder))}"
+    )
 
 
 def extract_ssl_view(
@@ -389,7 +424,11 @@ def extract_ssl_view(
         return None
     fs = read_ssl_cache(folder, cache_hit=False)
     if fs.skipped:
-        log.warning("ssl features: skipped %d of %d utterances (see FeatureSet.skipped)", len(fs.skipped), len(manifest))
+        log.warning(
+            "ssl features: skipped %d of %d utterances (see FeatureSet.skipped)",
+            len(fs.skipped),
+            len(manifest),
+        )
     return fs
 
 
@@ -404,7 +443,12 @@ def waveform_view(manifest: pd.DataFrame, cfg: SSLConfig, progress: bool = True)
         try:
             wave = load_audio(str(row.path), offset, duration, cfg.sample_rate)
         except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
-            skipped.append((str(row.utterance_id), str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+            skipped.append(
+                (
+                    str(row.utterance_id),
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                )
+            )
             continue
         ids.append(str(row.utterance_id))
         data.append(np.asarray(wave, dtype=np.float32))
@@ -412,7 +456,9 @@ def waveform_view(manifest: pd.DataFrame, cfg: SSLConfig, progress: bool = True)
     return FeatureSet(WAVEFORM_VIEW, ids, data, ["sample"], skipped)
 
 
-def ssl_feature_set(ids: list[str], waves: list[np.ndarray], cfg: SSLConfig, encoder: SpeechEncoder | None = None) -> FeatureSet:
+def ssl_feature_set(
+    ids: list[str], waves: list[np.ndarray], cfg: SSLConfig, encoder: SpeechEncoder | None = None
+) -> FeatureSet:
     """The view for waves already at the encoder's rate, in memory (no cache): what `ser.load(...).predict` uses.
 
     A wave the encoder cannot take is listed in `skipped`."""
@@ -440,7 +486,9 @@ class ShardSpec:
         try:
             k, n = (int(x) for x in str(text).split("/"))
         except ValueError:
-            raise ValueError(f"shard={text!r}: use K/N, e.g. 1/4 (this process computes shard K of N)") from None
+            raise ValueError(
+                f"shard={text!r}: use K/N, e.g. 1/4 (this process computes shard K of N)"
+            ) from None
         if not 1 <= k <= n:
             raise ValueError(f"shard={text!r}: need 1 <= K <= N")
         return cls(k, n)

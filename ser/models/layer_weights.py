@@ -35,7 +35,9 @@ class LayerWeightPlot(L.Callback):
         if weights is None or not trainer.is_global_zero:
             return
         folder = Path(trainer.default_root_dir)
-        layers = self.layers if self.layers and len(self.layers) == len(weights) else list(range(len(weights)))
+        layers = (
+            self.layers if self.layers and len(self.layers) == len(weights) else list(range(len(weights)))
+        )
         (folder / LAYER_WEIGHTS_JSON).write_text(json.dumps({"layers": layers, "weights": weights}, indent=1))
         best = max(range(len(weights)), key=weights.__getitem__)
         plot_layer_weights(weights, folder / LAYER_WEIGHTS_PNG, layers,

@@ -57,7 +57,9 @@ class SSLHead(nn.Module):
             h = self.proj(torch.einsum("btld,l->btd", x, w))  # (B, T, P)
             if lengths is None:
                 lengths = torch.full((x.shape[0],), x.shape[1], device=x.device)
-            mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (B, T)
+            mask = (
+                torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+            )  # (B, T)
             if self.attention is not None:
                 scores = self.attention(torch.tanh(h)).squeeze(-1).masked_fill(~mask, float("-inf"))
                 pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * h).sum(dim=1)

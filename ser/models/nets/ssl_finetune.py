@@ -45,7 +45,9 @@ class SSLFinetune(nn.Module):
                 f"model=ssl_finetune needs a Hugging Face wav2vec2 / HuBERT / WavLM / data2vec-audio folder as "
                 f"features.encoder, not {encoder} ({loaded.kind}); use model=ssl_head on its frozen features"
             )
-        self.encoder = loaded.model.train()  # loaded in eval mode; Lightning keeps a module's mode as it finds it
+        self.encoder = (
+            loaded.model.train()
+        )  # loaded in eval mode; Lightning keeps a module's mode as it finds it
         # LayerDrop skips whole layers in training, and a skipped layer gives no hidden state: the
         # weighted sum over layers needs every one
         self.encoder.config.layerdrop = 0.0
@@ -60,24 +62,37 @@ class SSLFinetune(nn.Module):
             self.encoder.feature_extractor._requires_grad = False  # HF skips its gradient checkpointing then
         if freeze_layers:
             if not 0 <= freeze_layers <= len(self.layers):
-                raise ValueError(f"model.net.freeze_layers={freeze_layers}: the encoder has {len(self.layers)} layers")
+                raise ValueError(
+                    f"model.net.freeze_layers={freeze_layers}: the encoder has {len(self.layers)} layers"
+                )
             for module in [*self._embedding_modules(), *self.layers[:freeze_layers]]:
                 for p in module.parameters():
                     p.requires_grad = False
-            spec_embed = getattr(self.encoder, "masked_spec_embed", None)  # a bare Parameter (SpecAugment's mask value)
+            spec_embed = getattr(
+                self.encoder, "masked_spec_embed", None
+            )  # a bare Parameter (SpecAugment's mask value)
             if isinstance(spec_embed, nn.Parameter):
                 spec_embed.requires_grad = False
         if gradient_checkpointing:  # renamed activation_checkpointing_enable in transformers 5
-            enable = getattr(self.encoder, "activation_checkpointing_enable", None) or self.encoder.gradient_checkpointing_enable
+            enable = (
+                getattr(self.encoder, "activation_checkpointing_enable", None)
+                or self.encoder.gradient_checkpointing_enable
+            )
             enable()
-        if getattr(self.encoder.config, "mask_time_prob", 0) and hasattr(self.encoder.config, "apply_spec_augment"):
+        if getattr(self.encoder.config, "mask_time_prob", 0) and hasattr(
+            self.encoder.config, "apply_spec_augment"
+        ):
             # HF's SpecAugment-style time masking of the features in training, as in its own fine-tuning recipes
             self.encoder.config.apply_spec_augment = True
 
     def _embedding_modules(self) -> list[nn.Module]:
         """What lies between the CNN front end and the first transformer layer."""
         enc = self.encoder
-        mods = [enc.feature_projection] if isinstance(getattr(enc, "feature_projection", None), nn.Module) else []
+        mods = (
+            [enc.feature_projection]
+            if isinstance(getattr(enc, "feature_projection", None), nn.Module)
+            else []
+        )
         for n in ("pos_conv_embed", "layer_norm"):
             m = getattr(enc.encoder, n, None)
             if isinstance(m, nn.Module):
@@ -93,7 +108,9 @@ class SSLFinetune(nn.Module):
         n = len(self.layers)
         groups = [{"params": list(self.head.parameters()), "lr": lr}]
         for i, layer in enumerate(self.layers):
-            groups.append({"params": list(layer.parameters()), "lr": top * self.layer_lr_decay ** (n - 1 - i)})
+            groups.append(
+                {"params": list(layer.parameters()), "lr": top * self.layer_lr_decay ** (n - 1 - i)}
+            )
         seen = {id(p) for g in groups for p in g["params"]}
         rest = [p for p in self.encoder.parameters() if id(p) not in seen]
         groups.append({"params": rest, "lr": top * self.layer_lr_decay**n})
