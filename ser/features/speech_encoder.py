@@ -175,7 +175,7 @@ def hf_folder(source: str) -> Path:
     """The local Hugging Face folder `features.encoder` names, checked for a config and weights."""
     folder = Path(source).expanduser()
     hint = (
-        "download the model on a machine with network access (e.g. `huggingface-cli download microsoft/wavlm-base-plus "
+        "download the model on a machine with network access (e.g. `hf download microsoft/wavlm-base-plus "
         "--local-dir wavlm-base-plus`), copy the folder here and set features.encoder=PATH, or use features.encoder=torchaudio:NAME"
     )
     if not folder.is_dir():
