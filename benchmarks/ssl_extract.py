@@ -31,8 +31,12 @@ def main() -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=1)
-    ap.add_argument("--per-speaker", type=int, default=48, help="demo utterances per speaker (48: the full demo)")
-    ap.add_argument("--threads", default="auto", help="torch threads: auto (as train.py: 1 on two cores), N, or default")
+    ap.add_argument(
+        "--per-speaker", type=int, default=48, help="demo utterances per speaker (48: the full demo)"
+    )
+    ap.add_argument(
+        "--threads", default="auto", help="torch threads: auto (as train.py: 1 on two cores), N, or default"
+    )
     ap.add_argument("--save", help="write the random encoder's Hugging Face folder here and stop")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -41,10 +45,12 @@ def main() -> int:
 
     from ser.corpora import load_corpus
     from ser.features import extract_view
-
     from ser.threads import set_torch_threads
 
-    set_torch_threads(None if a.threads == "default" else (int(a.threads) if a.threads.isdigit() else a.threads))
+    set_torch_threads(
+        None if a.threads == "default" else (int(a.threads) if a.threads.isdigit() else a.threads)
+    )
+
     def save(folder: Path) -> None:
         torch.manual_seed(0)
         tf.WavLMModel(tf.WavLMConfig(**SIZES[a.size])).eval().save_pretrained(folder)

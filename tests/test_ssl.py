@@ -333,7 +333,9 @@ def test_settings_that_cannot_work_are_one_line() -> None:
         make_ssl_config({"store": "all"})
     with pytest.raises(ValueError, match=r"features.overlap_seconds must be >= 0 and below half"):
         make_ssl_config({"window_seconds": 2.0, "overlap_seconds": 1.0})
-    assert "batch_size" not in SSLConfig().key_dict() and "encoder" in SSLConfig().key_dict()
+    key = SSLConfig().key_dict()
+    assert "batch_size" not in key and "device" not in key  # how it runs, not what it computes
+    assert "encoder" in key and "chunk_size" in key  # chunk c's utterances depend on the chunk size
 
 
 # ------------------------------------------------------------------ the head
@@ -442,3 +444,19 @@ def test_finetuning_trains_the_encoder_with_layerwise_rates_and_predicts(
     np.testing.assert_allclose(
         table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(), probs, atol=1e-4
     )
+
+
+def test_models_without_an_attention_mask_are_exact_at_any_batch_size(encoders, demo) -> None:
+    """wav2vec2-base style (group-norm front end): padding would change every frame, so batches run
+    one wave at a time and give exactly the unbatched states."""
+    encoder = load_speech_encoder(str(encoders["wav2vec2"]))
+    assert not encoder.use_attention_mask
+    waves = [demo_wave(demo, i) for i in range(3)]
+    one = make_ssl_config({"encoder": "x", "store": "frames"})
+    batched = make_ssl_config({"encoder": "x", "store": "frames", "batch_size": 3})
+    for a, b in zip(
+        encode_waves(encoder, waves, one, [0, 1, 2]),
+        encode_waves(encoder, waves, batched, [0, 1, 2]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

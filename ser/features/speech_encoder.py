@@ -130,35 +130,33 @@ class SpeechEncoder:
         stacked = torch.stack([h.float() for h in layers], dim=1)  # (B, L, T, D)
         return [stacked[b, :, : self.frames_of(n)] for b, n in enumerate(lengths)]
 
+    def _forward(self, batch: torch.Tensor, lengths: list[int] | None) -> list[torch.Tensor]:
+        """Every hidden layer `(B, T, D)` of a padded batch (`lengths` given: with an attention mask)."""
+        if self.kind == "hf":
+            mask = None
+            if lengths is not None:
+                mask = (torch.arange(batch.shape[1], device=self.device)[None, :]
+                        < torch.tensor(lengths, device=self.device)[:, None]).long()  # fmt: skip
+            return list(self.model(batch, attention_mask=mask, output_hidden_states=True).hidden_states)
+        lens = None if lengths is None else torch.tensor(lengths, device=self.device)
+        return list(self.model.extract_features(batch, lens)[0])
+
     def _wav2vec(self, waves: list[np.ndarray], lengths: list[int]) -> list[torch.Tensor]:
         batch = torch.zeros(len(waves), max(lengths), device=self.device)
         for b, w in enumerate(waves):
             batch[b, : len(w)] = torch.as_tensor(w, dtype=torch.float32, device=self.device)
-        if self.kind == "hf":
-            mask = None
-            if self.use_attention_mask and len(waves) > 1:
-                mask = (
-                    torch.arange(batch.shape[1], device=self.device)[None, :]
-                    < torch.tensor(lengths, device=self.device)[:, None]
-                ).long()
-            out = self.model(batch, attention_mask=mask, output_hidden_states=True)
-            return list(out.hidden_states)
         if len(waves) == 1:
-            return list(self.model.extract_features(batch)[0])
+            return self._forward(batch, None)
         if self.use_attention_mask:
-            return list(self.model.extract_features(batch, torch.tensor(lengths, device=self.device))[0])
-        # torchaudio's WavLM takes no lengths (no attention mask): one wave at a time, padded after
-        each = [self.model.extract_features(batch[b : b + 1, :n])[0] for b, n in enumerate(lengths)]
+            return self._forward(batch, lengths)
+        # No attention mask (group-norm front ends such as wav2vec2-base's normalise over time, so
+        # padding would change every frame; torchaudio's WavLM takes no lengths): one wave at a
+        # time, the outputs padded afterwards. Exact, at the speed of batch_size=1.
+        each = [self._forward(batch[b : b + 1, :n], None) for b, n in enumerate(lengths)]
         longest = max(layers[0].shape[1] for layers in each)
-        return [
-            torch.cat(
-                [
-                    torch.nn.functional.pad(layers[i], (0, 0, 0, longest - layers[i].shape[1]))
-                    for layers in each
-                ]
-            )
-            for i in range(len(each[0]))
-        ]
+        pad = torch.nn.functional.pad
+        return [torch.cat([pad(layers[i], (0, 0, 0, longest - layers[i].shape[1])) for layers in each])
+                for i in range(len(each[0]))]  # fmt: skip
 
     def _whisper(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
         fe = self.feature_extractor

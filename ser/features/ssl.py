@@ -53,9 +53,10 @@ PRECISIONS = ("auto", "32", "16", "bf16")
 # Bump when a change in the code changes the stored hidden states: old caches then stop matching.
 SSL_VERSION = 1
 # Keys that change how the features are computed, never what they are: left out of the cache key.
-# (batch_size is one: batched padding changes values only within float16 rounding for models that
-# take an attention mask; for group-norm front ends the default batch_size=1 is exact.)
-RUNTIME_KEYS = frozenset({"force", "batch_size", "device", "progress", "chunk_size", "jobs"})
+# (batch_size is one: models that take an attention mask change only within float16 rounding when
+# padded; the others are run one wave at a time whatever batch_size says.)
+# chunk_size is not one: it decides which utterances chunk c holds, so a resumed extraction must keep it.
+RUNTIME_KEYS = frozenset({"force", "batch_size", "device", "progress", "jobs"})
 
 
 @dataclass
