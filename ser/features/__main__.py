@@ -85,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(arg == "--shard" or arg.startswith("--shard=") for arg in argv):
         return shard_main(argv)
-    ap = argparse.ArgumentParser(prog="python -m ser.features", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ser.features",
+        description=__doc__.splitlines()[0],
+        epilog="A pretrained speech encoder's features (features=ssl) for a whole corpus, one shard per process: "
+        "python -m ser.features --shard K/N corpus=NAME features.encoder=PATH [key=value ...] (README: Pretrained speech encoders)",
+    )
     ap.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     ap.add_argument("--set", dest="view", choices=VIEWS, default="acoustic", help="feature view")
     ap.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
