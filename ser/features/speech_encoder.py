@@ -193,8 +193,14 @@ def _load_hf(source: str) -> SpeechEncoder:
     folder = hf_folder(source)
     os.environ["HF_HUB_OFFLINE"] = "1"  # read at import by huggingface_hub: set before importing it
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
-    from transformers.utils import logging as transformers_logging
+    try:
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        raise EncoderError(
+            f"features.encoder={source} is a Hugging Face folder, which needs transformers: pip install -e '.[ssl]' "
+            "(or use features.encoder=torchaudio:NAME)"
+        ) from None
 
     transformers_logging.disable_progress_bar()
     config = AutoConfig.from_pretrained(folder, local_files_only=True)

@@ -386,6 +386,16 @@ def read_ssl_cache(folder: Path, cache_hit: bool) -> FeatureSet:
     return FeatureSet(SSL_VIEW, ids, data, feature_names(int(meta["dim"])), skipped, cache_hit, folder)
 
 
+def in_manifest_order(fs: FeatureSet, manifest: pd.DataFrame) -> FeatureSet:
+    """The cache's utterances (stored in sorted-id order) in the manifest's order, as the other views
+    give them: splits that depend on row order (split=random) then match across views."""
+    position = {uid: i for i, uid in enumerate(fs.ids)}
+    rows = [position[u] for u in manifest["utterance_id"].astype(str) if u in position]
+    out = fs.subset(rows)
+    out.skipped = list(fs.skipped)
+    return out
+
+
 def ssl_cache_folder(manifest: pd.DataFrame, cfg: SSLConfig, cache_dir: str | Path | None) -> Path:
     """The cache folder of these rows under these settings (the encoder's files are part of the key)."""
     return (
@@ -414,7 +424,7 @@ def extract_ssl_view(
     folder = ssl_cache_folder(manifest, cfg, cache_dir)
     if not force and is_complete(folder):
         log.info("feature cache hit: %s (%d utterances)", folder, len(manifest))
-        return read_ssl_cache(folder, cache_hit=True)
+        return in_manifest_order(read_ssl_cache(folder, cache_hit=True), manifest)
     if force and folder.exists() and shard == (1, 1):
         shutil.rmtree(folder)
     log.info("feature cache miss: %s (encoding %d utterances with %s)", folder, len(manifest), cfg.encoder)
@@ -423,7 +433,7 @@ def extract_ssl_view(
     if not fill_cache(folder, manifest, cfg, encoder, shard, progress):
         log.info("ssl features: shard %d/%d done; the cache completes when every shard has run", *shard)
         return None
-    fs = read_ssl_cache(folder, cache_hit=False)
+    fs = in_manifest_order(read_ssl_cache(folder, cache_hit=False), manifest)
     if fs.skipped:
         log.warning(
             "ssl features: skipped %d of %d utterances (see FeatureSet.skipped)",
