@@ -44,8 +44,10 @@ from omegaconf import DictConfig, OmegaConf
 from ser.audio import AudioError, audio_files, load_audio
 from ser.features import (
     FeatureSet,
+    is_ssl_view,
     is_text_view,
     make_audio_config,
+    make_ssl_config,
     make_text_config,
     stores_vectors,
     text_feature_set,
@@ -53,6 +55,7 @@ from ser.features import (
 )
 from ser.features.extract import compute_each
 from ser.features.sentence_encoder import embedding_device
+from ser.features.ssl import ssl_feature_set
 from ser.features.store import stored_to_data
 from ser.models import ModelFamily, get_family
 from ser.normalize import stats_with_fallback
@@ -106,7 +109,15 @@ class TrainedModel:
         features = OmegaConf.to_container(self.config.features, resolve=True)
         # a text model has no audio settings, an audio model no text settings
         self.text_config = make_text_config(features) if is_text_view(features) else None
-        self.feature_config = None if self.text_config else make_audio_config(features)
+        # the ssl view: the run's speech encoder, loaded once (on the trainer's device) on first use
+        self.ssl_encoder = None
+        if self.text_config:
+            self.feature_config = None
+        elif is_ssl_view(features):
+            device = embedding_device(features.get("device", "auto"), (self.config.get("trainer") or {}).get("accelerator"))
+            self.feature_config = make_ssl_config(features, device=device)
+        else:
+            self.feature_config = make_audio_config(features)
 
     def __repr__(self) -> str:
         what = f"classes={self.classes}" + (f", attributes={self.attributes}" if self.attributes else "")
@@ -155,6 +166,9 @@ class TrainedModel:
             )
         items = self._read(inputs, sample_rate)
         speaker_of = self._speakers(items, speakers)
+        if is_ssl_view(self.feature_config.view):
+            # the encoder windows long inputs itself (features.window_seconds), as in training
+            window_s = float("inf")
         sr = self.feature_config.sample_rate
         ids, owner, waves, window_speakers = [], [], [], []
         for k, item in enumerate(items):
@@ -280,18 +294,23 @@ class TrainedModel:
         """Outputs per window index (`_outputs`: probabilities, attribute estimates), for the windows
         whose features could be computed."""
         cfg = self.feature_config
-        rows: list[np.ndarray | str] = []
-        for start in range(0, len(waves), BATCH_WINDOWS):
-            rows += compute_each(waves[start : start + BATCH_WINDOWS], cfg)
-        kept = [i for i, r in enumerate(rows) if not isinstance(r, str)]
-        for i, r in enumerate(rows):
-            if isinstance(r, str):
-                log.warning("%s, window %s: skipped (%s)", items[owner[i]].name, ids[i], r)
+        if cfg.view == "waveform":  # a fine-tuned encoder takes the waves themselves
+            features, kept = FeatureSet(cfg.view, list(ids), list(waves), ["sample"]), list(range(len(ids)))
+        elif is_ssl_view(cfg.view):
+            features, kept = self._ssl_features(ids, waves, items, owner)
+        else:
+            rows: list[np.ndarray | str] = []
+            for start in range(0, len(waves), BATCH_WINDOWS):
+                rows += compute_each(waves[start : start + BATCH_WINDOWS], cfg)
+            kept = [i for i, r in enumerate(rows) if not isinstance(r, str)]
+            for i, r in enumerate(rows):
+                if isinstance(r, str):
+                    log.warning("%s, window %s: skipped (%s)", items[owner[i]].name, ids[i], r)
+            vector = stores_vectors(cfg)
+            features = FeatureSet(cfg.view, [ids[i] for i in kept], [stored_to_data(cfg.view, rows[i], vector) for i in kept],
+                                  view_feature_names(cfg))  # fmt: skip
         if not kept:
             return {}
-        vector = stores_vectors(cfg)
-        features = FeatureSet(cfg.view, [ids[i] for i in kept], [stored_to_data(cfg.view, rows[i], vector) for i in kept],
-                              view_feature_names(cfg))  # fmt: skip
         manifest = pd.DataFrame({"utterance_id": features.ids, "speaker": [window_speakers[i] for i in kept]})
         stats = None
         fallback = self.family.speaker_fallback(self.model)
@@ -308,6 +327,21 @@ class TrainedModel:
                          len(short), len(set(speaker_of)), min_seconds)  # fmt: skip
         probs = self._outputs(manifest, features, speaker_stats=stats)
         return {i: p for i, p in zip(kept, probs, strict=True)}
+
+
+    def _ssl_features(
+        self, ids: list[str], waves: list[np.ndarray], items: list[_Input], owner: list[int]
+    ) -> tuple[FeatureSet, list[int]]:
+        """The ssl view of the inputs, computed now with the run's encoder (no cache)."""
+        from ser.features.speech_encoder import load_speech_encoder
+
+        if self.ssl_encoder is None:
+            self.ssl_encoder = load_speech_encoder(self.feature_config.encoder, self.feature_config.device)
+        features = ssl_feature_set(ids, waves, self.feature_config, self.ssl_encoder)
+        position = {uid: i for i, uid in enumerate(ids)}
+        for uid, reason in features.skipped:
+            log.warning("%s, window %s: skipped (%s)", items[owner[position[uid]]].name, uid, reason)
+        return features, [position[uid] for uid in features.ids]
 
 
 def load(run_dir: str | Path, threads: int | str | None = "auto") -> TrainedModel:

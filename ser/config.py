@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ser.features.config import FeatureConfig
 from ser.features.opensmile import OpenSmileConfig
+from ser.features.ssl import SSLConfig
 from ser.features.text import TextConfig
 from ser.task import TaskSettings
 
@@ -50,6 +51,13 @@ class TextSettings(TextConfig):
     """`features=text` / `features=text_embedding`: the text views' settings (`TextConfig`) plus `force`."""
 
     force: bool = False  # true: recompute the embeddings even when the cache holds them
+
+
+@dataclass
+class SSLSettings(SSLConfig):
+    """`features=ssl`: a pretrained speech encoder's hidden states (`ser.features.ssl.SSLConfig`) plus `force`."""
+
+    force: bool = False  # true: re-encode even when the cache holds these features
 
 
 @dataclass
@@ -129,12 +137,30 @@ class TokenSettings(DataSettings):
     pretrained: str | None = None
 
 
+@dataclass
+class SSLDataSettings(DataSettings):
+    """Speech-encoder hidden states for ssl_head (`ser.data.SSLDataModule`); standardised per (layer, dim)."""
+
+    max_frames: int = 0  # features.store=frames: random training crop in frames (0: none)
+
+
+@dataclass
+class WaveformSettings(DataSettings):
+    """Raw waves for ssl_finetune (`ser.data.WaveformDataModule`); the encoder normalises them itself."""
+
+    normalize: str = "none"
+    max_seconds: float = 6.0  # random training crop (0: none); evaluation uses whole utterances
+    sample_rate: int = 16000  # of the waveform view's waves (features.sample_rate)
+
+
 # conf/data/<option>.yaml -> (settings, data module that takes them)
 DATA_VIEWS: dict[str, tuple[type[DataSettings], str]] = {
     "spectrogram": (SpectrogramSettings, "ser.data.SpectrogramDataModule"),
     "vector": (VectorSettings, "ser.data.VectorDataModule"),
     "sequence": (SequenceSettings, "ser.data.SequenceDataModule"),
     "tokens": (TokenSettings, "ser.data.TokenDataModule"),
+    "ssl": (SSLDataSettings, "ser.data.SSLDataModule"),
+    "waveform": (WaveformSettings, "ser.data.WaveformDataModule"),
 }
 
 
@@ -153,6 +179,7 @@ SCHEMAS: dict[str, type] = {
     "features/schema": FeatureSettings,
     "features/opensmile_schema": OpenSmileSettings,
     "features/text_schema": TextSettings,
+    "features/ssl_schema": SSLSettings,
     "split/schema": SplitSettings,
     "task/schema": TaskSettings,
     **{f"data/{name}_schema": with_target(settings, target) for name, (settings, target) in DATA_VIEWS.items()},

@@ -15,7 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ser.corpora import load_corpus
-from ser.features import FeatureSet, extract_view, is_text_view
+from ser.features import FeatureSet, extract_view, is_ssl_view, is_text_view
 from ser.features.sentence_encoder import embedding_device
 from ser.labels import LabelSet, apply_labels
 from ser.splits import Split, make_split
@@ -59,9 +59,9 @@ def feature_config(cfg: DictConfig, key: str = "features") -> dict:
     (what the cache key is computed from).
 
     A text view's `device: auto` becomes the device the trainer would use (`embedding_device`):
-    sentence embeddings go to the GPU with `trainer=gpu`."""
+    sentence embeddings and speech encoders go to the GPU with `trainer=gpu`."""
     raw: dict = OmegaConf.to_container(cfg[key], resolve=True)  # type: ignore[assignment]
-    if is_text_view(raw) and raw.get("device", "auto") == "auto":
+    if (is_text_view(raw) or is_ssl_view(raw)) and raw.get("device", "auto") == "auto":
         trainer = cfg.get("trainer") or {}
         raw["device"] = embedding_device("auto", trainer.get("accelerator"))
     return raw

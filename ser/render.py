@@ -199,3 +199,23 @@ def plot_learning_curves(log_file: str | Path, path: str | Path, title: str = ""
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_layer_weights(weights: list[float] | np.ndarray, path: str | Path, layers: list[int] | None = None,
+                       title: str = "") -> Path:  # fmt: skip
+    """A bar chart of a SUPERB-style head's learned layer weights (softmax over the encoder's layers):
+    layer index on x, weight on y, the uniform weight 1/L as a dashed line."""
+    weights = np.asarray(weights, dtype=float)
+    layers = list(range(len(weights))) if layers is None else list(layers)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(weights) + 2), 3.2))
+    ax.bar(range(len(weights)), weights, color="tab:blue")
+    ax.axhline(1.0 / max(len(weights), 1), color="grey", linestyle="--", linewidth=1, label="uniform")
+    ax.set_xticks(range(len(weights)), [str(layer) for layer in layers])
+    ax.set_xlabel("encoder layer (0: input embedding)")
+    ax.set_ylabel("learned weight")
+    ax.legend(fontsize=8)
+    ax.set_title(wrap_label(title or "layer weights", width=60), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

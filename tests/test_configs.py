@@ -30,7 +30,8 @@ def test_every_group_option_composes(compose_config, group: str, option: str) ->
     if "optuna" in option and not HAS_OPTUNA:
         pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
     # a data module option goes with a model that takes it (the dnn's own data settings are a vector's)
-    with_model = {"spectrogram": ["model=cnn"], "vector": [], "sequence": ["model=lstm"], "tokens": ["model=text_cnn"]}.get(option, []) if group == "data" else []
+    with_model = {"spectrogram": ["model=cnn"], "vector": [], "sequence": ["model=lstm"], "tokens": ["model=text_cnn"],
+                  "ssl": ["model=ssl_head"], "waveform": ["model=ssl_finetune"]}.get(option, []) if group == "data" else []
     cfg = compose_config([*with_model, f"{group}={option}"], keep_hydra=True)
     if group.startswith("hydra/"):
         assert cfg.hydra.launcher._target_

@@ -19,6 +19,7 @@ from ser.features.extract import (
     view_feature_names,
 )
 from ser.features.opensmile import OpenSmileConfig, is_opensmile_view
+from ser.features.ssl import SSLConfig, is_ssl_view, make_ssl_config
 from ser.features.store import FeatureSet
 from ser.features.text import TEXT_VIEWS, TextConfig, is_text_view, make_text_config, text_feature_set
 from ser.features.views import compute_view, feature_names
@@ -29,6 +30,7 @@ __all__ = [
     "OpenSmileConfig",
     "FeatureConfig",
     "FeatureSet",
+    "SSLConfig",
     "TEXT_VIEWS",
     "TextConfig",
     "cache_key",
@@ -36,9 +38,11 @@ __all__ = [
     "extract_view",
     "feature_names",
     "is_opensmile_view",
+    "is_ssl_view",
     "is_text_view",
     "make_audio_config",
     "make_config",
+    "make_ssl_config",
     "make_text_config",
     "stores_vectors",
     "text_feature_set",

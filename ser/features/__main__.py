@@ -2,6 +2,7 @@
 
     python -m ser.features PATH... --set logmel|acoustic|sequence|opensmile [--jobs N] [--out FILE]
                            [-o key=value ...] [--images DIR] [--cache DIR]
+    python -m ser.features --shard K/N corpus=NAME [labels=NAME] features=ssl features.encoder=PATH [key=value ...]
 
 Prints progress and skipped files on stderr and ends with exactly one line on stdout:
 `clips=N audio_s=X wall_s=Y x_realtime=Z`. Without --cache it always extracts (it is a speed
@@ -56,8 +57,42 @@ def _parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def shard_main(argv: list[str]) -> int:
+    """`--shard K/N key=value ...`: fill this shard of a corpus's cache (`ser.extract`, conf/extract.yaml)."""
+    from hydra import compose, initialize_config_dir
+
+    from ser.cli import SHOW_TRACEBACKS, USER_ERRORS, one_line
+    from ser.extract import extract_shard
+
+    ap = argparse.ArgumentParser(prog="python -m ser.features --shard", description=shard_main.__doc__)
+    ap.add_argument("--shard", required=True, help="K/N: this process computes shard K of N (1-based)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides as for train.py: corpus=..., features.encoder=...")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose("extract", overrides=[*a.overrides, f"shard={a.shard}"])
+        complete = extract_shard(cfg)
+    except USER_ERRORS as err:
+        if SHOW_TRACEBACKS:
+            raise
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+    print(f"shard={a.shard} cache={'complete' if complete else 'partial'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ser.features", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(arg == "--shard" or arg.startswith("--shard=") for arg in argv):
+        return shard_main(argv)
+    ap = argparse.ArgumentParser(
+        prog="python -m ser.features",
+        description=__doc__.splitlines()[0],
+        epilog="A pretrained speech encoder's features (features=ssl) for a whole corpus, one shard per process: "
+        "python -m ser.features --shard K/N corpus=NAME features.encoder=PATH [key=value ...] (README: Pretrained speech encoders)",
+    )
     ap.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     ap.add_argument("--set", dest="view", choices=(*VIEWS, OPENSMILE_VIEW), default="acoustic", help="feature view")
     ap.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")

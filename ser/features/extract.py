@@ -34,6 +34,7 @@ from ser.features.opensmile import (
     make_opensmile_config,
     opensmile_names,
 )
+from ser.features.ssl import extract_ssl_view, is_ssl_view
 from ser.features.store import VECTOR_VIEWS, FeatureSet, RowWriter, is_complete, read_feature_set
 from ser.features.text import extract_text_view, is_text_view
 from ser.features.views import compute_view, feature_names
@@ -359,6 +360,8 @@ def extract_view(
     raw = to_plain(view_cfg)
     if is_text_view(raw):
         return extract_text_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
+    if is_ssl_view(raw):  # hidden states of a pretrained speech encoder: ser.features.ssl
+        return extract_ssl_view(manifest, raw, cache_dir=cache_dir, force=force, progress=progress)
     cfg = make_audio_config(raw)
     force = bool(force or raw.get("force", False))
     if jobs == -1 and raw.get("jobs") is not None:

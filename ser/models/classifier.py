@@ -339,8 +339,12 @@ class EmotionClassifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         opt_cfg = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
         opt_cfg.pop("_partial_", None)
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = instantiate(opt_cfg, params=params)
+        groups = getattr(self.net, "parameter_groups", None)  # nets with their own (layer-wise) learning rates
+        if callable(groups):
+            # bound after instantiation: Hydra would turn the groups' dicts into config nodes
+            optimizer = instantiate(opt_cfg, _partial_=True)(params=groups(float(opt_cfg.get("lr", 1e-3))))
+        else:
+            optimizer = instantiate(opt_cfg, params=[p for p in self.parameters() if p.requires_grad])
         sched_cfg = dict(self.hparams.scheduler or {})
         if not sched_cfg.get("_target_"):
             return optimizer
