@@ -88,7 +88,7 @@ def test_combine_prefixes_ids_speakers_groups_and_keeps_skipped_items() -> None:
     assert df.loc[df["utterance_id"] == "emodb/s2_0", "corpus"].item() == "emodb"
     assert df.groupby("corpus").size().to_dict() == {"emodb": 4, "other": 2}
     assert list(df.loc[df["corpus"] == "emodb", "partition"]) == ["", "", "", ""]  # not given: empty
-    assert df.attrs["skipped"] == [("emodb//x/bad.wav", "unreadable_wav")]
+    assert df.attrs["skipped"] == [("emodb: /x/bad.wav", "unreadable_wav")]
     labelled, classes = apply_labels(df, replace(label_set("common4"), empty_classes="drop"))
     assert classes == ["neu", "hap", "ang"] and len(labelled) == 5  # no sad utterance; bor dropped
     assert labelled.attrs["skipped"][-1] == ("other/s1_1", "label bor not in common4")

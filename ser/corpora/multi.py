@@ -105,7 +105,9 @@ def combine(parts: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
             frame[col] = f"{name}{SEPARATOR}" + frame[col].astype(str)
         frame["corpus"] = name
         rows += frame.to_dict("records")
-        skipped += [(f"{name}{SEPARATOR}{item}", reason) for item, reason in df.attrs.get("skipped", [])]
+        # skipped ids take the prefix; skipped files (absolute paths) are shown as `name: path`
+        skipped += [(f"{name}: {item}" if Path(item).is_absolute() else f"{name}{SEPARATOR}{item}", reason)
+                    for item, reason in df.attrs.get("skipped", [])]  # fmt: skip
     combined = make_manifest(rows, skipped)
     check_manifest(combined, source=NAME)
     return combined
