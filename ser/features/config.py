@@ -33,6 +33,12 @@ DEFAULT_FUNCTIONALS: dict[str, list[str]] = {
     "energy": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
     "pitch": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
     "voice": ["mean", "std", "p50", "max"],
+    "spectral_shape": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
+    # off by default (no clear gain in EmoDB LOSO UA, docs/acoustic_ablation.md); e.g.
+    # features.functionals.formants=[mean,std,p10,p50,p90] switches a group on
+    "loudness": [],
+    "perturbation": [],
+    "formants": [],
 }
 
 

@@ -25,8 +25,13 @@ ACOUSTIC_GROUPS: dict[str, list[str]] = {
     "energy": ["rms", "rms_db"],
     "pitch": ["f0"],  # over voiced frames only
     "voice": ["hnr_db"],  # over voiced frames only
+    "spectral_shape": ["spectral_shape"],  # spread ... hammarberg (ser.features.spectral_shape)
+    "loudness": ["loudness"],
+    "perturbation": ["jitter", "shimmer"],  # over consecutive voiced pitch-grid frames only
+    "formants": ["formants"],  # F1-F3 and bandwidths, over voiced frames where all three were found
 }
-VOICED_ONLY = {"pitch", "voice"}
+# Groups computed over some frames only: the FrameBatch mask each one counts (others: every frame).
+GROUP_MASKS = {"pitch": "voiced", "voice": "voiced", "perturbation": "voiced_pair", "formants": "formant"}
 # Whole-utterance scalars appended to the acoustic vector.
 SCALARS = ["voicing_ratio", "signal_abs_mean", "signal_std"]
 # Sequence view: frame descriptors in column order (log-mel bands appended when include_logmel).
@@ -99,23 +104,28 @@ def _signal_stats(wave: np.ndarray) -> tuple[float, float]:
 
 def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray]:
     """Stored rows of each wave for cfg.view, float32 and finite (see module docstring for shapes)."""
-    batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel")
+    if cfg.view == "acoustic":
+        wanted = {e for _, entries, _ in _acoustic_groups(cfg) for e in entries}
+    else:
+        wanted = set(_sequence_entries(cfg))
+    batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel", wanted=wanted)
     lengths, values = batch.lengths, batch.values
     frame_s = cfg.hop_length / cfg.sample_rate
     if cfg.view == "logmel":
         out, split = values["logmel"], lengths
     elif cfg.view == "acoustic":
-        # One call per mask (all frames / voiced frames): each statistic is computed once for every
+        # One call per mask (all frames, voiced frames, ...): each statistic is computed once for every
         # column that asks for it, and one sort serves all percentiles.
         groups = _acoustic_groups(cfg)
+        masks = {"voiced": batch.voiced, **batch.masks}
         by_group: dict[int, torch.Tensor] = {}
-        for voiced_only in (False, True):
-            members = [i for i, (group, _, _) in enumerate(groups) if (group in VOICED_ONLY) == voiced_only]
+        for mask_name in dict.fromkeys([None, *GROUP_MASKS.values()]):
+            members = [i for i, (group, _, _) in enumerate(groups) if GROUP_MASKS.get(group) == mask_name]
             if not members:
                 continue
             columns = torch.cat([values[e] for i in members for e in groups[i][1]], dim=1)
             spec = [(sum(values[e].shape[1] for e in groups[i][1]), groups[i][2]) for i in members]
-            mask = batch.voiced if voiced_only else None
+            mask = masks[mask_name] if mask_name else None
             stats = grouped_functionals(columns, lengths, spec, frame_s, mask=mask)
             for i, block in zip(members, stats, strict=True):
                 by_group[i] = block.flatten(1)
