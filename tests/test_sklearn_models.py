@@ -430,3 +430,26 @@ def test_selection_settings_errors_are_one_line(fold: FoldData, tmp_path: Path) 
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
             CLASSICAL.fit(model_config("logreg", *overrides), fold, tmp_path, [])
+
+
+def test_refit_on_train_val_keeps_validation_predictions_out_of_sample(fold: FoldData, tmp_path: Path) -> None:
+    plain = CLASSICAL.fit(model_config("logreg"), fold, tmp_path / "train", [])
+    refit = CLASSICAL.fit(model_config("logreg", "model.refit=train_val"), fold, tmp_path / "both", [])
+    # validation rows are scored by the model that never trained on them ...
+    np.testing.assert_allclose(refit.val.probs, plain.val.probs, atol=1e-12)
+    # ... and the saved model, which scores the test rows, is fit on training + validation rows
+    rows = np.concatenate([fold.split.train, fold.split.val])
+    X, y = np.asarray(fold.features.matrix(), dtype=np.float32), fold.manifest["target"].to_numpy()
+    direct = fit_estimator(LogisticRegression(C=0.1, max_iter=2000, random_state=0), X[rows], y[rows])
+    np.testing.assert_allclose(refit.test.probs, direct.predict_proba(X[fold.split.test]), atol=1e-6)
+    assert not np.allclose(refit.test.probs, plain.test.probs)
+    np.testing.assert_allclose(load_model(tmp_path / "both").predict_proba(X[fold.split.test]), refit.test.probs)
+
+
+def test_refit_keeps_the_early_stopped_rounds(fold: FoldData, tmp_path: Path) -> None:
+    cfg = model_config(
+        "xgboost", "model.estimator.n_estimators=400", "model.estimator.early_stopping_rounds=5", "model.refit=train_val"
+    )
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [])
+    booster = load_model(tmp_path).pipeline.named_steps["model"]
+    assert booster.get_params()["n_estimators"] == result.extra["model/best_iteration"] + 1 < 400

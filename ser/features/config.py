@@ -74,6 +74,7 @@ class FeatureConfig:
     voicing_threshold: float = 0.35  # a frame is voiced when its YIN aperiodicity is below this ...
     voicing_min_db: float = -40.0  # ... and its RMS is within this many dB of the utterance's loudest frame
     functionals: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_FUNCTIONALS))
+    rhythm: bool = False  # acoustic view: append the temporal scalars of ser.features.rhythm
     chunks: int = 0  # sequence view: 0 = frame level, N = pool into N equal chunks
     chunk_functionals: list[str] = field(default_factory=lambda: ["mean", "std"])
     include_logmel: bool = False  # sequence view: also append the log-mel bands to each frame

@@ -12,6 +12,7 @@ import torch
 from ser.features.config import FeatureConfig
 from ser.features.descriptors import compute_descriptors, descriptor_names
 from ser.features.functionals import check_functional, functionals, grouped_functionals, segment_ids
+from ser.features.rhythm import RHYTHM_NAMES, rhythm
 
 # Acoustic view: descriptor groups and the entries in each (functionals come from cfg.functionals).
 ACOUSTIC_GROUPS: dict[str, list[str]] = {
@@ -70,7 +71,7 @@ def feature_names(cfg: FeatureConfig) -> list[str]:
         for _, entries, funcs in _acoustic_groups(cfg):
             for entry in entries:
                 names += [f"{col}_{f}" for col in dnames[entry] for f in funcs]
-        return names + SCALARS
+        return names + SCALARS + (RHYTHM_NAMES if cfg.rhythm else [])
     cols = [c for e in _sequence_entries(cfg) for c in dnames[e]]
     if cfg.chunks:
         return [f"{c}_{f}" for c in cols for f in cfg.chunk_functionals]
@@ -136,6 +137,12 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
         voiced_ratio = torch.bincount(seg[batch.voiced], minlength=len(lengths)) / on_grid.clamp_min(1)
         signal = torch.tensor([_signal_stats(w) for w in waves], dtype=torch.float32).reshape(-1, 2)
         parts.append(torch.cat([voiced_ratio[:, None], signal], dim=1))
+        if cfg.rhythm:
+            voiced = batch.voiced.numpy()
+            rms_db = values["rms_db"][:, 0].numpy()
+            bounds = np.cumsum([0, *lengths])
+            rows = [rhythm(voiced[a:b], rms_db[a:b], cfg.pitch_stride, frame_s) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            parts.append(torch.from_numpy(np.stack(rows)).reshape(len(lengths), len(RHYTHM_NAMES)))
         out, split = torch.cat(parts, dim=1), [1] * len(lengths)
     else:
         x = torch.cat([values[e] for e in _sequence_entries(cfg)], dim=1)

@@ -458,6 +458,18 @@ def select_on_inner(
     return best_params, records
 
 
+def refit_on(
+    model: Pipeline, params: dict, estimator: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, fit_kwargs: dict
+) -> Pipeline:
+    """The chosen grid point fit again on (X, y): the training and validation rows together. A model
+    that early-stopped on the validation speakers keeps the number of rounds it stopped at."""
+    est, kwargs = with_params(estimator, dict(fit_kwargs, speakers=speakers), params)
+    best_iteration = getattr(model.named_steps["model"], "best_iteration", None)
+    if best_iteration is not None and "early_stopping_rounds" in est.get_params():
+        est.set_params(n_estimators=int(best_iteration) + 1, early_stopping_rounds=None)
+    return fit_estimator(est, X, y, **kwargs)
+
+
 def _log_curves(model: Pipeline, loggers: list) -> dict:
     """Send the estimator's validation curve (XGBoost `evals_result`) to the loggers; return a summary."""
     est = model.named_steps["model"]
@@ -537,6 +549,9 @@ class ClassicalFamily(ModelFamily):
         estimator = build_estimator(model_cfg)
         select = model_cfg.get("select")
         grid = OmegaConf.to_container(select, resolve=True) if select else {}
+        refit = str(model_cfg.get("refit", "train"))
+        if refit not in ("train", "train_val"):
+            raise ValueError(f"model.refit={refit!r} is unknown: use train or train_val")
         select_on = str(model_cfg.get("select_on", "val"))
         if select_on not in ("val", "inner"):
             raise ValueError(
@@ -582,14 +597,21 @@ class ClassicalFamily(ModelFamily):
                     speakers=speakers[tr],
                     **fit_kwargs,
                 )
+            val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
+            curves = _log_curves(model, loggers)
+            if refit == "train_val" and len(va):
+                # validation predictions above come from the model fit on the training part alone; the
+                # model kept (and its test predictions) is the chosen one refit on train + validation
+                model = refit_on(model, selected, estimator, X[np.concatenate([tr, va])],
+                                 y[np.concatenate([tr, va])], speakers[np.concatenate([tr, va])], fit_kwargs)  # fmt: skip
             fitted = time.perf_counter() - started
             started = time.perf_counter()
-            val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
             val = Predictions(list(ids[va]), y[va], val_probs)
             test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
             predicted = time.perf_counter() - started
 
-        extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
+        extra: dict[str, Any] = {f"model/{k}": v for k, v in curves.items()}
+        extra["model/refit"] = refit
         if grid:
             extra["select/params"] = _jsonable(selected)
             extra["select/candidates"] = _jsonable(records)
