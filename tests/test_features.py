@@ -399,3 +399,30 @@ def test_parallel_extraction_matches_one_process(corpus: pd.DataFrame, tmp_path:
     )
     assert one.ids == two.ids
     np.testing.assert_allclose(one.matrix(), two.matrix(), rtol=1e-5, atol=1e-5)
+
+
+def test_rhythm_counts_voiced_segments_and_their_lengths() -> None:
+    """Three 0.3 s voiced bursts with 0.2 s pauses: 3 segments of ~0.3 s, pauses of ~0.2 s."""
+    cfg = make_config({"view": "acoustic"})
+    names = feature_names(cfg)
+    gap = np.zeros(int(0.2 * SR), np.float32)
+    y = np.concatenate([gap, _voice(0.3), gap, _voice(0.3, seed=1), gap, _voice(0.3, seed=2), gap])
+    row = compute_view([y], cfg)[0][0]
+    get = {n: row[names.index(n)] for n in names[-6:]}
+    seconds = len(y) / SR
+    assert get["voiced_segments_per_s"] == pytest.approx(3 / seconds, rel=0.01)
+    assert get["voiced_segment_mean_s"] == pytest.approx(0.3, abs=0.04)
+    assert get["unvoiced_segment_mean_s"] == pytest.approx(0.2, abs=0.04)
+    assert "voiced_segments_per_s" not in feature_names(make_config({"view": "acoustic", "rhythm": False}))
+
+
+def test_mfcc_count_and_optional_groups_follow_the_view() -> None:
+    assert make_config({"view": "acoustic"}).n_mfcc == 20 and make_config({"view": "sequence"}).n_mfcc == 13
+    assert make_config({"view": "acoustic", "n_mfcc": 13}).n_mfcc == 13
+    off = feature_names(make_config({"view": "acoustic"}))
+    assert not any(n.startswith(("F1_", "jitter", "loudness_", "entropy_d")) for n in off[:-6])
+    # deltas of spectral_shape come with lld_delta even when spectral_shape itself is off
+    cfg = make_config({"view": "acoustic", "functionals": {"lld_delta": ["std"], "spectral_shape": []}})
+    names = feature_names(cfg)
+    assert "entropy_d_std" in names and "entropy_mean" not in names
+    assert compute_view([_voice(0.5)], cfg)[0].shape == (1, len(names))

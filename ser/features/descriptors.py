@@ -287,7 +287,9 @@ def spectral_contrast(mag_t: torch.Tensor, lengths: list[int], cfg: FeatureConfi
 
 
 # Entries computed only when asked for (`wanted`): the acoustic view's ComParE/eGeMAPS-style additions.
-OPTIONAL = ("spectral_shape", "loudness", "jitter", "shimmer", "formants")
+OPTIONAL = ("spectral_shape", "loudness", "jitter", "shimmer", "formants", "lld_delta")
+# Frame descriptors whose deltas make up `lld_delta` (spectral_shape's columns too when computed).
+DELTA_SOURCES = ("centroid", "rolloff", "flatness", "zcr", "rms_db", "spectral_shape")
 
 
 def compute_descriptors(
@@ -407,6 +409,9 @@ def compute_descriptors(
     # Harmonics-to-noise ratio from the periodicity r = 1 - aperiodicity (Boersma 1993: 10 log10 r/(1-r)).
     r = (1.0 - aperiodicity).clamp(1e-4, 1 - 1e-4)
     values["hnr_db"] = (10.0 * torch.log10(r / (1 - r)))[:, None]
+    if "lld_delta" in wanted:  # Savitzky-Golay deltas of the spectral and energy descriptors, as MFCC's
+        sources = torch.cat([values[e] for e in DELTA_SOURCES if e in values], dim=1)
+        values["lld_delta"] = deltas(sources, lengths, cfg.delta_width, (1,))[0].contiguous()
     return FrameBatch(lengths, values, voiced, pitched, masks)
 
 
@@ -429,4 +434,6 @@ def descriptor_names(cfg: FeatureConfig) -> dict[str, list[str]]:
     for single in ("loudness", "jitter", "shimmer"):
         names[single] = [single]
     names["formants"] = list(FORMANT_NAMES)
+    sources = [n for e in DELTA_SOURCES[:-1] for n in names[e]] + list(SHAPE_NAMES)
+    names["lld_delta"] = [f"{n}_d" for n in sources]
     return names

@@ -43,5 +43,9 @@ def rhythm(voiced: np.ndarray, rms_db: np.ndarray, stride: int, frame_s: float) 
     von, voff = _mean_std(on * step), _mean_std(off * step)
     smooth = np.convolve(rms_db, np.ones(3) / 3, mode="same") if len(rms_db) >= 3 else rms_db
     inner = smooth[1:-1]
-    peaks = (inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > np.median(smooth)) if len(smooth) >= 3 else []
+    peaks = (
+        (inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > np.median(smooth))
+        if len(smooth) >= 3
+        else []
+    )
     return np.array([len(on) / seconds, *von, *voff, float(np.sum(peaks)) / seconds], dtype=np.float32)

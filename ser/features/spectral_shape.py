@@ -54,7 +54,7 @@ def _projections(sr: int, n_fft: int) -> tuple[torch.Tensor, torch.Tensor, dict[
     ranges = {"low": slice(int(low[0]), int(low[-1]) + 1)}
     ranges["high"] = slice(int(high[0]), int(high[-1]) + 1) if len(high) else ranges["low"]
     as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-    return as_t(moments), as_t(lin), ranges
+    return as_t(moments), as_t(lin.T).T, ranges  # lin column-major: each column contiguous for mv
 
 
 def spectral_shape(
@@ -83,20 +83,25 @@ def spectral_shape(
     skewness = torch.where(flat, 0.0, mu3 / var.clamp_min(1e-12).pow(1.5))
     kurtosis = torch.where(flat, 0.0, mu4 / var.clamp_min(1e-12).square())
 
-    # Entropy of p = P / S: -sum p log p = log S - sum(P log P) / S.
+    # Entropy of p = P / S: -sum p log p = log S - sum(P log P) / S. (Matrix-vector products below: a
+    # skinny (frames, bins) x (bins, 2) matmul costs several times more on CPU.)
     p_sum = power.sum(dim=1).clamp_min(_EPS)
     plogp = (power * log_power).sum(dim=1)
     entropy = (p_sum.log() - plogp / p_sum) / np.log(power.shape[1])
 
-    q = mag_t / mag_t.sum(dim=0, keepdim=True).clamp_min(_EPS)
+    # Flux of q = m / sum(m): |q_t - q_t-1|^2 = A_t / S_t^2 + A_t-1 / S_t-1^2 - 2 C_t / (S_t S_t-1) with
+    # A = sum m^2 (the power sum), S = sum m and C_t = m_t . m_t-1, without forming q.
+    m_sum = raw[0].to(mag_t.dtype).clamp_min(_EPS)
+    a = p_sum / m_sum.square()
+    cross = (mag_t[:, 1:] * mag_t[:, :-1]).sum(dim=0) / (m_sum[1:] * m_sum[:-1])
     flux = torch.zeros(mag_t.shape[1], dtype=mag_t.dtype)
-    flux[1:] = (q[:, 1:] - q[:, :-1]).square_().sum(dim=0)
+    flux[1:] = (a[1:] + a[:-1] - 2 * cross).clamp_min(0)
     flux[seg_start] = 0.0
 
-    slopes = log_power @ lin_w[:, :2]  # (n_frames, 2), dB per kHz
-    energy = power @ lin_w[:, 2:]  # (n_frames, 2): band energies
-    alpha = _DB * (energy[:, 0].clamp_min(_EPS).log() - energy[:, 1].clamp_min(_EPS).log())
+    slopes = [torch.mv(log_power, lin_w[:, j]) for j in (0, 1)]  # dB per kHz
+    low_e, high_e = (torch.mv(power, lin_w[:, j]).clamp_min(_EPS) for j in (2, 3))  # band energies
+    alpha = _DB * (low_e.log() - high_e.log())
     low, high = (mag_t[bands[b]].amax(dim=0).clamp_min(_EPS).log10() for b in ("low", "high"))
     hammarberg = 20.0 * (low - high)
-    cols = [spread, skewness, kurtosis, entropy, flux, slopes[:, 0], slopes[:, 1], alpha, hammarberg]
+    cols = [spread, skewness, kurtosis, entropy, flux, slopes[0], slopes[1], alpha, hammarberg]
     return {n: c.to(torch.float32)[:, None] for n, c in zip(SHAPE_NAMES, cols, strict=True)}

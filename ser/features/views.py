@@ -30,6 +30,7 @@ ACOUSTIC_GROUPS: dict[str, list[str]] = {
     "loudness": ["loudness"],
     "perturbation": ["jitter", "shimmer"],  # over consecutive voiced pitch-grid frames only
     "formants": ["formants"],  # F1-F3 and bandwidths, over voiced frames where all three were found
+    "lld_delta": ["lld_delta"],  # deltas of centroid, rolloff, flatness, zcr, rms_db and spectral_shape
 }
 # Groups computed over some frames only: the FrameBatch mask each one counts (others: every frame).
 GROUP_MASKS = {"pitch": "voiced", "voice": "voiced", "perturbation": "voiced_pair", "formants": "formant"}
@@ -107,6 +108,8 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
     """Stored rows of each wave for cfg.view, float32 and finite (see module docstring for shapes)."""
     if cfg.view == "acoustic":
         wanted = {e for _, entries, _ in _acoustic_groups(cfg) for e in entries}
+        if "lld_delta" in wanted:  # its columns include the deltas of spectral_shape
+            wanted.add("spectral_shape")
     else:
         wanted = set(_sequence_entries(cfg))
     batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel", wanted=wanted)
