@@ -456,9 +456,9 @@ def test_refit_keeps_the_early_stopped_rounds(fold: FoldData, tmp_path: Path) ->
 
 
 def test_inner_selection_of_the_calibrated_svm_scores_its_classifier(fold: FoldData, tmp_path: Path) -> None:
-    grid = "model.select={estimator__gamma: [1000.0, 0.05]}"
+    grid = "model.select={estimator__gamma: [1000.0, 0.05], feature_select__k: [1.0]}"  # (the shipped grid has k)
     result = CLASSICAL.fit(model_config("svm", grid, "model.select_on=inner", "model.inner_folds=3"), fold, tmp_path, [])
-    assert result.extra["select/params"] == {"estimator__gamma": 0.05}
+    assert result.extra["select/params"] == {"estimator__gamma": 0.05, "feature_select__k": 1.0}
     low, high = (r["inner/ua"] for r in result.extra["select/candidates"])
     assert low < 0.5 < high  # so narrow a kernel only remembers the training rows
     assert load_model(tmp_path).pipeline.named_steps["model"].estimator.gamma == 0.05  # the kept model is calibrated
