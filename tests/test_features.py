@@ -153,7 +153,7 @@ def test_view_shapes_and_names() -> None:
                      "centroid_p90", "rolloff_slope", "flatness_mean", "zcr_std", "rms_max",
                      "f0_mean", "f0_p50", "hnr_db_mean", "voicing_ratio", "spread_mean", "entropy_p50",
                      "alpha_ratio_mean", "hammarberg_std", "slope_0_500_mean", "jitter_mean", "shimmer_p50",
-                     "F1_mean", "F3_bw_p50", "loudness_std"):  # fmt: skip
+                     "F1_mean", "F3_bw_p50", "loudness_std", "f0_iqr", "rms_db_linerr", "entropy_kurt"):  # fmt: skip
         assert expected in names
     seq = compute_view([y], make_config({"view": "sequence"}))[0]
     assert seq.shape == (101, len(feature_names(make_config({"view": "sequence"}))))

@@ -159,8 +159,9 @@ def grouped_functionals(
             c = sel.take(centred)
             var = segment_sum(c.square()).div_(denom)
             results["std"] = (sel, var.sqrt())
-            # Skewness and kurtosis: 0 for a (near-)constant column rather than 0/0.
-            flat = var <= 1e-12
+            # Skewness and kurtosis: 0 for a (near-)constant column rather than 0/0 -- relative to the
+            # column's level, since float32 rounding leaves a constant -100 dB a variance of ~1e-10.
+            flat = var <= 1e-8 * (1 + sel.take(mean).square())
             if "skew" in wants:
                 m3 = segment_sum(c.square() * c).div_(denom)
                 results["skew"] = (sel, torch.where(flat, 0.0, m3 / var.clamp_min(1e-12).pow(1.5)))
@@ -195,7 +196,10 @@ def grouped_functionals(
             0, seg[1:], (xs[1:] > xs[:-1]).to(dtype) * same
         )
         pairs = (count - 1).clamp_min(1).to(dtype)[:, None]
-        results["rise"] = (sel, ups / pairs)
+        # a (near-)constant column does not rise: its rounding noise would make the share arbitrary
+        level = sel.take(mean)
+        flat = segment_sum((xs - level[seg]).square()) / denom <= 1e-8 * (1 + level.square())
+        results["rise"] = (sel, torch.where(flat, 0.0, ups / pairs))
     wants_pct = lambda n: n.startswith("p") or n == "iqr"  # noqa: E731
     levels = sorted({n for n in wants if n.startswith("p")} | ({"p25", "p75"} if "iqr" in wants else set()))
     if levels and x.shape[0] > 0:  # (no counted row anywhere: percentiles stay zero)
