@@ -144,12 +144,16 @@ def test_view_shapes_and_names() -> None:
     y = _voice(1.0)
     logmel = compute_view([y], make_config({"view": "logmel", "n_mels": 128}))[0]
     assert logmel.shape == (101, 128)
-    acoustic_cfg = make_config({"view": "acoustic"})
+    # every group on, the optional ones too
+    on = {g: ["mean", "std", "p50"] for g in ("loudness", "perturbation", "formants")}
+    acoustic_cfg = make_config({"view": "acoustic", "functionals": on})
     names = feature_names(acoustic_cfg)
     assert len(names) == len(set(names)) == compute_view([y], acoustic_cfg)[0].shape[1]
     for expected in ("mfcc1_mean", "mfcc13_dd_std", "mel64_std", "contrast7_mean", "chroma_A_mean",
                      "centroid_p90", "rolloff_slope", "flatness_mean", "zcr_std", "rms_max",
-                     "f0_mean", "f0_p50", "hnr_db_mean", "voicing_ratio"):  # fmt: skip
+                     "f0_mean", "f0_p50", "hnr_db_mean", "voicing_ratio", "spread_mean", "entropy_p50",
+                     "alpha_ratio_mean", "hammarberg_std", "slope_0_500_mean", "jitter_mean", "shimmer_p50",
+                     "F1_mean", "F3_bw_p50", "loudness_std", "f0_iqr", "rms_db_linerr", "entropy_kurt"):  # fmt: skip
         assert expected in names
     seq = compute_view([y], make_config({"view": "sequence"}))[0]
     assert seq.shape == (101, len(feature_names(make_config({"view": "sequence"}))))
@@ -209,6 +213,40 @@ def test_functionals_match_numpy() -> None:
             np.testing.assert_allclose(out[b].numpy(), np.stack(ref, 1), rtol=1e-4, atol=1e-4)
 
 
+def test_extra_functionals_match_numpy_and_scipy() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    lengths = [6, 1, 25, 60]
+    x = rng.normal(size=(sum(lengths), 2)).astype(np.float64)
+    mask = rng.random(sum(lengths)) > 0.3
+    mask[6] = False  # the one-row segment has no counted row -> zeros
+    names = ["iqr", "range", "skew", "kurt", "rise", "linerr"]
+    for m in (None, mask):
+        out = functionals(
+            torch.from_numpy(x), lengths, names, 0.01, None if m is None else torch.from_numpy(m)
+        )
+        start = 0
+        for b, n in enumerate(lengths):
+            seg, t = x[start : start + n], np.arange(n) * 0.01
+            if m is not None:
+                seg, t = seg[m[start : start + n]], t[m[start : start + n]]
+            start += n
+            if len(seg) < 2:
+                assert (out[b] == 0).all()
+                continue
+            fit = [np.polyval(np.polyfit(t, seg[:, j], 1), t) for j in range(2)]
+            ref = [
+                np.percentile(seg, 75, axis=0) - np.percentile(seg, 25, axis=0),
+                np.ptp(seg, axis=0),
+                stats.skew(seg, axis=0),
+                stats.kurtosis(seg, axis=0, fisher=False),
+                (np.diff(seg, axis=0) > 0).mean(axis=0),  # over consecutive counted frames
+                np.sqrt(np.mean((seg - np.stack(fit, 1)) ** 2, axis=0)),
+            ]
+            np.testing.assert_allclose(out[b].numpy(), np.stack(ref, 1), rtol=1e-6, atol=1e-6)
+
+
 def test_grouped_functionals_equal_one_call_per_group() -> None:
     rng = np.random.default_rng(1)
     lengths = [7, 30, 1, 12]
@@ -216,8 +254,8 @@ def test_grouped_functionals_equal_one_call_per_group() -> None:
     mask = torch.from_numpy(rng.random(sum(lengths)) > 0.3)
     groups = [
         (3, ["mean", "std", "min", "max", "slope"]),
-        (4, ["mean", "std"]),
-        (2, ["p10", "max", "p90", "mean"]),
+        (4, ["mean", "std", "range", "kurt"]),  # range beside groups that want only min or max
+        (2, ["p10", "max", "p90", "mean", "iqr", "linerr", "rise"]),
     ]
     for m in (None, mask):
         together = grouped_functionals(x, lengths, groups, 0.01, m)
@@ -361,3 +399,30 @@ def test_parallel_extraction_matches_one_process(corpus: pd.DataFrame, tmp_path:
     )
     assert one.ids == two.ids
     np.testing.assert_allclose(one.matrix(), two.matrix(), rtol=1e-5, atol=1e-5)
+
+
+def test_rhythm_counts_voiced_segments_and_their_lengths() -> None:
+    """Three 0.3 s voiced bursts with 0.2 s pauses: 3 segments of ~0.3 s, pauses of ~0.2 s."""
+    cfg = make_config({"view": "acoustic"})
+    names = feature_names(cfg)
+    gap = np.zeros(int(0.2 * SR), np.float32)
+    y = np.concatenate([gap, _voice(0.3), gap, _voice(0.3, seed=1), gap, _voice(0.3, seed=2), gap])
+    row = compute_view([y], cfg)[0][0]
+    get = {n: row[names.index(n)] for n in names[-6:]}
+    seconds = len(y) / SR
+    assert get["voiced_segments_per_s"] == pytest.approx(3 / seconds, rel=0.01)
+    assert get["voiced_segment_mean_s"] == pytest.approx(0.3, abs=0.04)
+    assert get["unvoiced_segment_mean_s"] == pytest.approx(0.2, abs=0.04)
+    assert "voiced_segments_per_s" not in feature_names(make_config({"view": "acoustic", "rhythm": False}))
+
+
+def test_mfcc_count_and_optional_groups_follow_the_view() -> None:
+    assert make_config({"view": "acoustic"}).n_mfcc == 20 and make_config({"view": "sequence"}).n_mfcc == 13
+    assert make_config({"view": "acoustic", "n_mfcc": 13}).n_mfcc == 13
+    off = feature_names(make_config({"view": "acoustic"}))
+    assert not any(n.startswith(("F1_", "jitter", "loudness_", "entropy_d")) for n in off[:-6])
+    # deltas of spectral_shape come with lld_delta even when spectral_shape itself is off
+    cfg = make_config({"view": "acoustic", "functionals": {"lld_delta": ["std"], "spectral_shape": []}})
+    names = feature_names(cfg)
+    assert "entropy_d_std" in names and "entropy_mean" not in names
+    assert compute_view([_voice(0.5)], cfg)[0].shape == (1, len(names))

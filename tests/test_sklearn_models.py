@@ -326,3 +326,139 @@ def test_train_on_demo_writes_the_run_artifacts(compose_config, name: str, demo_
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{c}" for c in cfg.labels.classes]
     assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+# ------------------------------------------------------------------ feature selection, inner-fold selection
+
+
+@pytest.mark.parametrize("method", ["anova", "mutual_info", "l1"])
+def test_feature_select_keeps_the_informative_columns_fit_on_training_rows(
+    method: str, tmp_path: Path
+) -> None:
+    fold = synthetic_fold(n_features=40)
+    cfg = model_config("logreg", f"model.feature_select.method={method}", "model.feature_select.k=4")
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [])
+    assert result.extra["model/n_features_used"] == 4
+    model = load_model(tmp_path)
+    selector = model.pipeline.named_steps["feature_select"]
+    usable = np.asarray(fold.features.names)[model.pipeline.named_steps["drop_constant"].get_support()]
+    kept = usable[selector.get_support()]
+    # the columns that carry the class (mutual information, a k-NN estimate on 160 rows, may swap one)
+    assert len({"x0", "x1", "x2", "x3"} & set(kept)) >= (3 if method == "mutual_info" else 4)
+    assert selector.n_features_in_ == 38  # after the constant and the all-NaN column are dropped
+    # the saved pipeline applies the same selection to new rows
+    X = np.asarray(fold.features.matrix(), dtype=np.float32)
+    np.testing.assert_allclose(model.predict_proba(X[fold.split.test]), result.test.probs, atol=1e-9)
+
+
+def test_feature_select_never_sees_test_rows(tmp_path: Path) -> None:
+    """Scramble the test rows' features: the selection (fit on training rows) must not change."""
+    fold = synthetic_fold(n_features=40)
+    cfg = model_config("logreg", "model.feature_select.method=anova", "model.feature_select.k=0.25")
+    CLASSICAL.fit(cfg, fold, tmp_path / "a", [])
+    X = np.asarray(fold.features.matrix(), dtype=np.float32).copy()
+    X[fold.split.test] = np.random.default_rng(5).normal(size=(len(fold.split.test), X.shape[1])) * 100
+    changed = FoldData(
+        fold.manifest,
+        fold.classes,
+        fold.split,
+        FeatureSet("acoustic", fold.features.ids, list(X), fold.features.names),
+    )
+    CLASSICAL.fit(cfg, changed, tmp_path / "b", [])
+    masks = [load_model(tmp_path / d).pipeline.named_steps["feature_select"].get_support() for d in "ab"]
+    assert masks[0].sum() == 10 and (masks[0] == masks[1]).all()  # 25 % of 38 usable columns, rounded
+
+
+def test_inner_selection_scores_speaker_folds_and_refits_on_train(fold: FoldData, tmp_path: Path) -> None:
+    lg = RecordingLogger()
+    cfg = model_config(
+        "logreg",
+        "model.select={l1_ratio: [1.0, 0.0], C: [0.001], solver: [saga]}",
+        "model.select_on=inner",
+        "model.inner_folds=3",
+    )
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [lg])
+    assert result.extra["select/params"] == {"C": 0.001, "l1_ratio": 0.0, "solver": "saga"}
+    first, second = result.extra["select/candidates"]
+    assert len(first["inner/ua_folds"]) == 3 and first["inner/ua"] == pytest.approx(0.25)
+    assert second["inner/ua"] > 0.5
+    assert sum("select/inner_ua" in m for m in lg.metrics) == 2
+    # the winner is refit on the training speakers only: same model as fitting that point directly
+    point = ["model.estimator.C=0.001", "model.estimator.l1_ratio=0.0", "model.estimator.solver=saga"]
+    direct = CLASSICAL.fit(model_config("logreg", *point), fold, tmp_path / "direct", [])
+    np.testing.assert_allclose(result.test.probs, direct.test.probs, atol=1e-9)
+
+
+def test_inner_selection_never_sees_test_rows(fold: FoldData, tmp_path: Path) -> None:
+    cfg = model_config("logreg", "model.select={C: [0.001, 0.01, 1.0]}", "model.select_on=inner")
+    base = CLASSICAL.fit(cfg, fold, tmp_path / "a", [])
+    X = np.asarray(fold.features.matrix(), dtype=np.float32).copy()
+    X[fold.split.test] = np.random.default_rng(5).normal(size=(len(fold.split.test), X.shape[1])) * 100
+    changed = FoldData(
+        fold.manifest,
+        fold.classes,
+        fold.split,
+        FeatureSet("acoustic", fold.features.ids, list(X), fold.features.names),
+    )
+    again = CLASSICAL.fit(cfg, changed, tmp_path / "b", [])
+    assert base.extra["select/candidates"] == again.extra["select/candidates"]
+    n_train_speakers = fold.manifest.iloc[np.concatenate([fold.split.train, fold.split.val])][
+        "speaker"
+    ].nunique()
+    assert len(base.extra["select/candidates"][0]["inner/ua_folds"]) == n_train_speakers  # inner_folds=0
+
+
+def test_grid_reaches_the_feature_selector(fold: FoldData, tmp_path: Path) -> None:
+    cfg = model_config(
+        "logreg",
+        "model.feature_select.method=anova",
+        "model.select={feature_select__k: [1, 4]}",
+        "model.select_on=inner",
+    )
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [])
+    assert result.extra["select/params"] == {"feature_select__k": 4}  # one column cannot tell four classes
+    assert result.extra["model/n_features_used"] == 4
+
+
+def test_selection_settings_errors_are_one_line(fold: FoldData, tmp_path: Path) -> None:
+    cases = [
+        (["model.select_on=test"], "model.select_on='test' is unknown"),
+        (["model.feature_select.method=chi"], "model.feature_select.method='chi' is unknown"),
+        (["model.feature_select.method=anova", "model.feature_select.k=0"], "model.feature_select.k=0"),
+        (["model.select={feature_select__k: [1, 2]}"], "model.feature_select.method is none"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+            CLASSICAL.fit(model_config("logreg", *overrides), fold, tmp_path, [])
+
+
+def test_refit_on_train_val_keeps_validation_predictions_out_of_sample(fold: FoldData, tmp_path: Path) -> None:
+    plain = CLASSICAL.fit(model_config("logreg"), fold, tmp_path / "train", [])
+    refit = CLASSICAL.fit(model_config("logreg", "model.refit=train_val"), fold, tmp_path / "both", [])
+    # validation rows are scored by the model that never trained on them ...
+    np.testing.assert_allclose(refit.val.probs, plain.val.probs, atol=1e-12)
+    # ... and the saved model, which scores the test rows, is fit on training + validation rows
+    rows = np.concatenate([fold.split.train, fold.split.val])
+    X, y = np.asarray(fold.features.matrix(), dtype=np.float32), fold.manifest["target"].to_numpy()
+    direct = fit_estimator(LogisticRegression(C=0.1, max_iter=2000, random_state=0), X[rows], y[rows])
+    np.testing.assert_allclose(refit.test.probs, direct.predict_proba(X[fold.split.test]), atol=1e-6)
+    assert not np.allclose(refit.test.probs, plain.test.probs)
+    np.testing.assert_allclose(load_model(tmp_path / "both").predict_proba(X[fold.split.test]), refit.test.probs)
+
+
+def test_refit_keeps_the_early_stopped_rounds(fold: FoldData, tmp_path: Path) -> None:
+    cfg = model_config(
+        "xgboost", "model.estimator.n_estimators=400", "model.estimator.early_stopping_rounds=5", "model.refit=train_val"
+    )
+    result = CLASSICAL.fit(cfg, fold, tmp_path, [])
+    booster = load_model(tmp_path).pipeline.named_steps["model"]
+    assert booster.get_params()["n_estimators"] == result.extra["model/best_iteration"] + 1 < 400
+
+
+def test_inner_selection_of_the_calibrated_svm_scores_its_classifier(fold: FoldData, tmp_path: Path) -> None:
+    grid = "model.select={estimator__gamma: [1000.0, 0.05], feature_select__k: [1.0]}"  # (the shipped grid has k)
+    result = CLASSICAL.fit(model_config("svm", grid, "model.select_on=inner", "model.inner_folds=3"), fold, tmp_path, [])
+    assert result.extra["select/params"] == {"estimator__gamma": 0.05, "feature_select__k": 1.0}
+    low, high = (r["inner/ua"] for r in result.extra["select/candidates"])
+    assert low < 0.5 < high  # so narrow a kernel only remembers the training rows
+    assert load_model(tmp_path).pipeline.named_steps["model"].estimator.gamma == 0.05  # the kept model is calibrated

@@ -22,6 +22,7 @@ RUNTIME_KEYS = frozenset({"jobs", "force", "progress", "cache_dir", "batch_secon
 
 # Functionals per descriptor group in the acoustic view (and defaults for the sequence chunks).
 # "pNN" is the NN-th percentile; "slope" is the least-squares slope per second.
+CONTOUR = ["mean", "std", "min", "max", "p10", "p50", "p90", "slope", "iqr", "skew", "kurt", "rise", "linerr"]
 DEFAULT_FUNCTIONALS: dict[str, list[str]] = {
     "mfcc": ["mean", "std", "min", "max", "slope"],
     "mfcc_delta": ["mean", "std"],
@@ -29,10 +30,19 @@ DEFAULT_FUNCTIONALS: dict[str, list[str]] = {
     "logmel": ["mean", "std"],
     "contrast": ["mean", "std"],
     "chroma": ["mean", "std"],
-    "spectral": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
-    "energy": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
-    "pitch": ["mean", "std", "min", "max", "p10", "p50", "p90", "slope"],
+    # prosodic and spectral contours: also the ComParE-style iqr, skew, kurt, rise, linerr (+0.004 to
+    # +0.016 mean EmoDB LOSO UA in three rounds, docs/acoustic_ablation.md)
+    "spectral": [*CONTOUR],
+    "energy": [*CONTOUR],
+    "pitch": [*CONTOUR],
     "voice": ["mean", "std", "p50", "max"],
+    "spectral_shape": [*CONTOUR],
+    # off by default (no clear gain in EmoDB LOSO UA, docs/acoustic_ablation.md); e.g.
+    # features.functionals.formants=[mean,std,p10,p50,p90] switches a group on
+    "loudness": [],
+    "perturbation": [],
+    "formants": [],
+    "lld_delta": [],
 }
 
 
@@ -49,7 +59,9 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float = 0.0  # 0: Nyquist
     top_db: float = 80.0  # dB floor below each utterance's loudest bin (as librosa.power_to_db)
-    n_mfcc: int = 13
+    # MFCCs. Unset: 20 for the acoustic view (+0.02 mean EmoDB LOSO UA over 13, docs/acoustic_ablation.md),
+    # 13 for the sequence view
+    n_mfcc: int | None = None
     mfcc_deltas: int = 2  # 0, 1 (delta) or 2 (delta and delta-delta)
     delta_width: int = 9
     n_chroma: int = 12
@@ -68,6 +80,7 @@ class FeatureConfig:
     voicing_threshold: float = 0.35  # a frame is voiced when its YIN aperiodicity is below this ...
     voicing_min_db: float = -40.0  # ... and its RMS is within this many dB of the utterance's loudest frame
     functionals: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_FUNCTIONALS))
+    rhythm: bool = True  # acoustic view: append the temporal scalars of ser.features.rhythm
     chunks: int = 0  # sequence view: 0 = frame level, N = pool into N equal chunks
     chunk_functionals: list[str] = field(default_factory=lambda: ["mean", "std"])
     include_logmel: bool = False  # sequence view: also append the log-mel bands to each frame
@@ -75,6 +88,8 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.pitch_hop_ms is None:
             self.pitch_hop_ms = 2 * self.hop_ms if self.view == "acoustic" else self.hop_ms
+        if self.n_mfcc is None:
+            self.n_mfcc = 20 if self.view == "acoustic" else 13
 
     @property
     def win_length(self) -> int:

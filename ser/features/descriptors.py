@@ -16,7 +16,7 @@ deltas, spectral contrast/flatness/centroid/roll-off, chroma (tuning 0), RMS and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -26,8 +26,10 @@ import torch.nn.functional as F
 
 from ser.features.config import FeatureConfig
 from ser.features.filters import chroma_filters, dct_matrix, fft_frequencies, mel_filters
+from ser.features.formants import FORMANT_NAMES, formants
 from ser.features.functionals import row_positions, segment_ids
 from ser.features.pitch import yin
+from ser.features.spectral_shape import SHAPE_NAMES, spectral_shape
 
 _TINY = torch.finfo(torch.float32).tiny
 AMIN = 1e-10  # power floor before taking dB, as librosa.power_to_db
@@ -42,6 +44,9 @@ class FrameBatch:
     values: dict[str, torch.Tensor]  # name -> (n_frames, k)
     voiced: torch.Tensor | None  # (n_frames,) bool, when pitch was computed
     pitched: torch.Tensor | None = None  # (n_frames,) bool: frames on the pitch grid (every pitch_stride-th)
+    # row masks of the descriptors computed over some frames only: voiced_pair (voiced, and so is the
+    # previous pitch-grid frame: jitter, shimmer), formant (voiced with three formants found)
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def frame_batch(
@@ -281,13 +286,27 @@ def spectral_contrast(mag_t: torch.Tensor, lengths: list[int], cfg: FeatureConfi
     return power_to_db(peak.T, lengths, 80.0) - power_to_db(valley.T, lengths, 80.0)
 
 
-def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only: bool = False) -> FrameBatch:
+# Entries computed only when asked for (`wanted`): the acoustic view's ComParE/eGeMAPS-style additions.
+OPTIONAL = ("spectral_shape", "loudness", "jitter", "shimmer", "formants", "lld_delta")
+# Frame descriptors whose deltas make up `lld_delta` (spectral_shape's columns too when computed).
+DELTA_SOURCES = ("centroid", "rolloff", "flatness", "zcr", "rms_db", "spectral_shape")
+
+
+def compute_descriptors(
+    waves: list[np.ndarray], cfg: FeatureConfig, logmel_only: bool = False, wanted: set[str] | None = None
+) -> FrameBatch:
     """Frame-level descriptors of `waves` (float32 mono at cfg.sample_rate), batched.
 
     With `logmel_only` only the log-mel spectrogram ("logmel", dB) is computed. Otherwise the entries
     are logmel, mfcc, mfcc_delta, mfcc_delta2, contrast, chroma, centroid, rolloff, flatness, zcr,
-    rms, rms_db, f0 (0 when unvoiced), voiced, hnr_db.
+    rms, rms_db, f0 (0 when unvoiced), voiced, hnr_db, and those of OPTIONAL that `wanted` names
+    (all of them when `wanted` is None): spectral_shape (ser.features.spectral_shape), loudness (sum
+    of the mel band powers ** 0.3, Stevens' power law as in openSMILE's loudness), jitter and shimmer
+    (on voiced_pair frames: relative F0 change and absolute dB change from the previous pitch-grid
+    frame; frame-level perturbation, not period-to-period as Praat's), formants (F1-F3 and bandwidths,
+    ser.features.formants, on formant frames).
     """
+    wanted = set(OPTIONAL) if wanted is None else set(wanted)
     sr, hop, n_fft, win = cfg.sample_rate, cfg.hop_length, cfg.fft_size, cfg.win_length
     tensors = [torch.from_numpy(w) for w in waves]
     n_mels = cfg.n_mels
@@ -299,9 +318,8 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
     del spec
 
-    logmel = power_to_db(
-        mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax), lengths, cfg.top_db
-    )
+    mel_power = mel_spectrum(power, sr, n_fft, n_mels, float(cfg.fmin), cfg.mel_fmax)
+    logmel = power_to_db(mel_power, lengths, cfg.top_db)
     values: dict[str, torch.Tensor] = {"logmel": logmel}
     if logmel_only:
         return FrameBatch(lengths, values, None)
@@ -317,13 +335,20 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     peak = raw_chroma.amax(dim=1, keepdim=True)
     values["chroma"] = raw_chroma / torch.where(peak < _TINY, torch.ones_like(peak), peak)
     # Flatness = geometric / arithmetic mean of the power (floored at AMIN, as librosa).
-    log_mean = power.clamp_min(AMIN).log_().mean(dim=1)
-    values["flatness"] = (torch.exp(log_mean) / projected[:, -1].clamp_min(AMIN))[:, None]
+    log_power = power.clamp_min(AMIN).log_()
+    values["flatness"] = (torch.exp(log_power.mean(dim=1)) / projected[:, -1].clamp_min(AMIN))[:, None]
+    if "loudness" in wanted:
+        values["loudness"] = mel_power.clamp_min(0).pow(0.3).sum(dim=1, keepdim=True)
+    del mel_power
 
     # The magnitude descriptors reduce over bins within each frame: with the spectrum laid out as
     # (bins, frames) those reductions become elementwise operations across rows, several times faster.
     mag_t = power.T.contiguous().sqrt_()
-    del power
+    if "spectral_shape" in wanted:
+        starts = row_positions(lengths) == 0
+        shape = spectral_shape(power, log_power, mag_t, starts, sr, n_fft)
+        values["spectral_shape"] = torch.cat([shape[n] for n in SHAPE_NAMES], dim=1)
+    del power, log_power
     values["contrast"] = spectral_contrast(mag_t, lengths, cfg)
     weighted = _mag_projection(sr, n_fft).T @ mag_t  # (sum f * |X|, sum |X|) per frame
     mag_sum = weighted[1]
@@ -352,18 +377,42 @@ def compute_descriptors(waves: list[np.ndarray], cfg: FeatureConfig, logmel_only
     loud = (loud_enough & pitched).nonzero()[:, 0]
     f0 = torch.zeros_like(rms)
     aperiodicity = torch.ones_like(rms)
+    pitch_frames = torch.zeros(0, cfg.yin_length)
     if len(loud):
         low = [torch.from_numpy(decimate(w, factor)) for w in waves]
         pitch_frames, _ = frame_batch(low, cfg.yin_length, hop // factor, n_frames=lengths, rows=loud)
         f0_loud, ap_loud = yin(pitch_frames, cfg.pitch_sample_rate, cfg.f0_min, cfg.f0_max, cfg.yin_threshold)
         f0[loud], aperiodicity[loud] = f0_loud, ap_loud
     voiced = (aperiodicity < cfg.voicing_threshold) & loud_enough & pitched & torch.isfinite(f0)
+    masks: dict[str, torch.Tensor] = {}
+    if "formants" in wanted:
+        # LPC on the voiced frames' YIN windows (already framed at pitch_sample_rate: F1-F3 lie below 4 kHz)
+        on_loud = voiced[loud]
+        found, ok = formants(pitch_frames[on_loud], cfg.pitch_sample_rate)
+        rows = loud[on_loud]
+        values["formants"] = torch.zeros(len(rms), len(FORMANT_NAMES))
+        values["formants"][rows] = found
+        masks["formant"] = torch.zeros_like(voiced)
+        masks["formant"][rows[ok]] = True
+    if "jitter" in wanted or "shimmer" in wanted:
+        s = cfg.pitch_stride
+        pair = torch.zeros_like(voiced)
+        pair[s:] = voiced[s:] & voiced[:-s] & (row_positions(lengths)[s:] >= s)
+        prev_f0 = torch.cat([f0[:s], f0[:-s]])
+        prev_db = torch.cat([rms_db[:s], rms_db[:-s]])
+        jitter = (f0 - prev_f0).abs() / ((f0 + prev_f0) / 2).clamp_min(1.0)
+        values["jitter"] = torch.where(pair, jitter, torch.zeros_like(jitter))[:, None]
+        values["shimmer"] = torch.where(pair, (rms_db - prev_db).abs(), torch.zeros_like(jitter))[:, None]
+        masks["voiced_pair"] = pair
     values["f0"] = torch.where(voiced, f0, torch.zeros_like(f0))[:, None]
     values["voiced"] = voiced.to(rms.dtype)[:, None]
     # Harmonics-to-noise ratio from the periodicity r = 1 - aperiodicity (Boersma 1993: 10 log10 r/(1-r)).
     r = (1.0 - aperiodicity).clamp(1e-4, 1 - 1e-4)
     values["hnr_db"] = (10.0 * torch.log10(r / (1 - r)))[:, None]
-    return FrameBatch(lengths, values, voiced, pitched)
+    if "lld_delta" in wanted:  # Savitzky-Golay deltas of the spectral and energy descriptors, as MFCC's
+        sources = torch.cat([values[e] for e in DELTA_SOURCES if e in values], dim=1)
+        values["lld_delta"] = deltas(sources, lengths, cfg.delta_width, (1,))[0].contiguous()
+    return FrameBatch(lengths, values, voiced, pitched, masks)
 
 
 def descriptor_names(cfg: FeatureConfig) -> dict[str, list[str]]:
@@ -381,4 +430,10 @@ def descriptor_names(cfg: FeatureConfig) -> dict[str, list[str]]:
     names["chroma"] = [f"chroma_{c}" for c in chroma]
     for single in ("centroid", "rolloff", "flatness", "zcr", "rms", "rms_db", "f0", "voiced", "hnr_db"):
         names[single] = [single]
+    names["spectral_shape"] = list(SHAPE_NAMES)
+    for single in ("loudness", "jitter", "shimmer"):
+        names[single] = [single]
+    names["formants"] = list(FORMANT_NAMES)
+    sources = [n for e in DELTA_SOURCES[:-1] for n in names[e]] + list(SHAPE_NAMES)
+    names["lld_delta"] = [f"{n}_d" for n in sources]
     return names

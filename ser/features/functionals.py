@@ -14,6 +14,10 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 SIMPLE = ("mean", "std", "min", "max", "slope")
+# Functionals beyond SIMPLE and pNN (openSMILE/ComParE-style): interquartile range p75 - p25, range
+# max - min, skewness and (plain) kurtosis, the share of rising frame pairs, and the RMS error of the
+# least-squares line (what `slope` leaves unexplained).
+EXTRA = ("iqr", "range", "skew", "kurt", "rise", "linerr")
 
 
 @lru_cache(maxsize=8)
@@ -38,11 +42,13 @@ def row_positions(lengths: list[int]) -> torch.Tensor:
 
 def check_functional(name: str) -> None:
     """Raise ValueError unless `name` is a known functional (mean, std, min, max, slope, pNN)."""
-    if name in SIMPLE:
+    if name in SIMPLE or name in EXTRA:
         return
     if name.startswith("p") and name[1:].replace(".", "", 1).isdigit() and 0 <= float(name[1:]) <= 100:
         return
-    raise ValueError(f"unknown functional {name!r}; use mean, std, min, max, slope or pNN (a percentile)")
+    raise ValueError(
+        f"unknown functional {name!r}; use mean, std, min, max, slope, pNN (a percentile), {', '.join(EXTRA)}"
+    )
 
 
 def functionals(
@@ -128,7 +134,7 @@ def grouped_functionals(
     seg = segment_ids(lengths)
     x, pos = values, None
     wants = {name for _, names in groups for name in names}
-    if "slope" in wants:
+    if wants & {"slope", "linerr"}:
         pos = row_positions(lengths)
     if mask is not None:
         keep = mask.nonzero()[:, 0]
@@ -137,42 +143,73 @@ def grouped_functionals(
     count = torch.bincount(seg, minlength=n_seg)
     denom = count.clamp_min(1).to(dtype)[:, None]
 
+    def segment_sum(rows: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n_seg, *rows.shape[1:], dtype=dtype).index_add_(0, seg, rows)
+
     # results[name] = (selection, (B, selection.width) values)
     results: dict[str, tuple[_Selection, torch.Tensor]] = {}
     every = _Selection(ranges, list(range(len(groups))), values.shape[1])
-    mean = torch.zeros(n_seg, x.shape[1], dtype=dtype).index_add_(0, seg, x) / denom  # all columns: cheap
+    mean = segment_sum(x) / denom  # all columns: cheap
     results["mean"] = (every, mean)
-    if "std" in wants or "slope" in wants:
+    if wants & {"std", "slope", "skew", "kurt", "linerr"}:
         centred = x - mean[seg]
-        if "std" in wants:
-            sel = select(lambda n: n == "std")
-            var = torch.zeros(n_seg, sel.width, dtype=dtype).index_add_(0, seg, sel.take(centred).square())
-            results["std"] = (sel, var.div_(denom).sqrt_())
-        if "slope" in wants:
-            sel = select(lambda n: n == "slope")
+        moments = {"std", "skew", "kurt", "linerr"}
+        if wants & moments:
+            sel = select(lambda n: n in moments)
+            c = sel.take(centred)
+            var = segment_sum(c.square()).div_(denom)
+            results["std"] = (sel, var.sqrt())
+            # Skewness and kurtosis: 0 for a (near-)constant column rather than 0/0 -- relative to the
+            # column's level, since float32 rounding leaves a constant -100 dB a variance of ~1e-10.
+            flat = var <= 1e-8 * (1 + sel.take(mean).square())
+            if "skew" in wants:
+                m3 = segment_sum(c.square() * c).div_(denom)
+                results["skew"] = (sel, torch.where(flat, 0.0, m3 / var.clamp_min(1e-12).pow(1.5)))
+            if "kurt" in wants:
+                m4 = segment_sum(c.square().square()).div_(denom)
+                results["kurt"] = (sel, torch.where(flat, 0.0, m4 / var.clamp_min(1e-12).square()))
+        if wants & {"slope", "linerr"}:
+            sel = select(lambda n: n in ("slope", "linerr"))
             t = pos.to(dtype) * frame_seconds
-            t_mean = torch.zeros(n_seg, dtype=dtype).index_add_(0, seg, t) / denom[:, 0]
+            t_mean = segment_sum(t) / denom[:, 0]
             dt = t - t_mean[seg]
-            sxx = torch.zeros(n_seg, dtype=dtype).index_add_(0, seg, dt.square())[:, None]
-            sxy = torch.zeros(n_seg, sel.width, dtype=dtype).index_add_(
-                0, seg, dt[:, None] * sel.take(centred)
-            )
-            results["slope"] = (sel, torch.where(sxx > 0, sxy / sxx.clamp_min(1e-12), torch.zeros_like(sxy)))
+            sxx = segment_sum(dt.square())[:, None]
+            sxy = segment_sum(dt[:, None] * sel.take(centred))
+            slope = torch.where(sxx > 0, sxy / sxx.clamp_min(1e-12), torch.zeros_like(sxy))
+            results["slope"] = (sel, slope)
+            if "linerr" in wants:  # residual variance = var - slope^2 * var(t)
+                var = segment_sum(sel.take(centred).square()) / denom
+                results["linerr"] = (sel, (var - slope.square() * sxx / denom).clamp_min(0).sqrt())
     for name, fill in (("min", float("inf")), ("max", float("-inf"))):
-        if name in wants:
-            sel = select(lambda n, name=name: n == name)
+        if name in wants or "range" in wants:  # (one selection for both, so range = max - min aligns)
+            sel = select(lambda n: n in ("min", "max", "range"))
             index = seg[:, None].expand(-1, sel.width)
             extreme = torch.full((n_seg, sel.width), fill, dtype=dtype)
             results[name] = (sel, extreme.scatter_reduce_(0, index, sel.take(x), "a" + name))
-    pct_names = sorted({n for n in wants if n.startswith("p")})
-    if pct_names and x.shape[0] > 0:  # (no counted row anywhere: percentiles stay zero)
-        sel = select(lambda n: n.startswith("p"))
+    if "range" in wants:
+        results["range"] = (results["max"][0], results["max"][1] - results["min"][1])
+    if "rise" in wants:  # share of consecutive counted frame pairs that rise
+        sel = select(lambda n: n == "rise")
+        xs = sel.take(x)
+        same = (seg[1:] == seg[:-1]).to(dtype)[:, None]
+        ups = torch.zeros(n_seg, sel.width, dtype=dtype).index_add_(
+            0, seg[1:], (xs[1:] > xs[:-1]).to(dtype) * same
+        )
+        pairs = (count - 1).clamp_min(1).to(dtype)[:, None]
+        # a (near-)constant column does not rise: its rounding noise would make the share arbitrary
+        level = sel.take(mean)
+        flat = segment_sum((xs - level[seg]).square()) / denom <= 1e-8 * (1 + level.square())
+        results["rise"] = (sel, torch.where(flat, 0.0, ups / pairs))
+    wants_pct = lambda n: n.startswith("p") or n == "iqr"  # noqa: E731
+    levels = sorted({n for n in wants if n.startswith("p")} | ({"p25", "p75"} if "iqr" in wants else set()))
+    if levels and x.shape[0] > 0:  # (no counted row anywhere: percentiles stay zero)
+        sel = select(wants_pct)
         # Pad the counted rows of each segment (+inf beyond its count) and sort once for all percentiles.
         rows = list(sel.take(x).split(count.tolist()))
         padded = pad_sequence(rows, batch_first=True, padding_value=float("inf"))
         sorted_x = torch.from_numpy(np.sort(padded.numpy(), axis=1))  # (numpy's sort: ~10x torch's on CPU)
         last = (count - 1).clamp_min(0)
-        for name in pct_names:
+        for name in levels:
             pos_q = float(name[1:]) / 100 * last.to(dtype)
             lo = pos_q.floor().long()
             hi = torch.minimum(lo + 1, last)
@@ -180,6 +217,8 @@ def grouped_functionals(
             v_lo = sorted_x.gather(1, lo[:, None, None].expand(-1, 1, sel.width))[:, 0]
             v_hi = sorted_x.gather(1, hi[:, None, None].expand(-1, 1, sel.width))[:, 0]
             results[name] = (sel, v_lo + (v_hi - v_lo) * frac)
+        if "iqr" in wants:
+            results["iqr"] = (sel, results["p75"][1] - results["p25"][1])
 
     empty = count == 0
     zeros = torch.zeros(n_seg, 1, dtype=dtype)

@@ -12,6 +12,7 @@ import torch
 from ser.features.config import FeatureConfig
 from ser.features.descriptors import compute_descriptors, descriptor_names
 from ser.features.functionals import check_functional, functionals, grouped_functionals, segment_ids
+from ser.features.rhythm import RHYTHM_NAMES, rhythm
 
 # Acoustic view: descriptor groups and the entries in each (functionals come from cfg.functionals).
 ACOUSTIC_GROUPS: dict[str, list[str]] = {
@@ -25,8 +26,14 @@ ACOUSTIC_GROUPS: dict[str, list[str]] = {
     "energy": ["rms", "rms_db"],
     "pitch": ["f0"],  # over voiced frames only
     "voice": ["hnr_db"],  # over voiced frames only
+    "spectral_shape": ["spectral_shape"],  # spread ... hammarberg (ser.features.spectral_shape)
+    "loudness": ["loudness"],
+    "perturbation": ["jitter", "shimmer"],  # over consecutive voiced pitch-grid frames only
+    "formants": ["formants"],  # F1-F3 and bandwidths, over voiced frames where all three were found
+    "lld_delta": ["lld_delta"],  # deltas of centroid, rolloff, flatness, zcr, rms_db and spectral_shape
 }
-VOICED_ONLY = {"pitch", "voice"}
+# Groups computed over some frames only: the FrameBatch mask each one counts (others: every frame).
+GROUP_MASKS = {"pitch": "voiced", "voice": "voiced", "perturbation": "voiced_pair", "formants": "formant"}
 # Whole-utterance scalars appended to the acoustic vector.
 SCALARS = ["voicing_ratio", "signal_abs_mean", "signal_std"]
 # Sequence view: frame descriptors in column order (log-mel bands appended when include_logmel).
@@ -65,7 +72,7 @@ def feature_names(cfg: FeatureConfig) -> list[str]:
         for _, entries, funcs in _acoustic_groups(cfg):
             for entry in entries:
                 names += [f"{col}_{f}" for col in dnames[entry] for f in funcs]
-        return names + SCALARS
+        return names + SCALARS + (RHYTHM_NAMES if cfg.rhythm else [])
     cols = [c for e in _sequence_entries(cfg) for c in dnames[e]]
     if cfg.chunks:
         return [f"{c}_{f}" for c in cols for f in cfg.chunk_functionals]
@@ -99,23 +106,30 @@ def _signal_stats(wave: np.ndarray) -> tuple[float, float]:
 
 def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray]:
     """Stored rows of each wave for cfg.view, float32 and finite (see module docstring for shapes)."""
-    batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel")
+    if cfg.view == "acoustic":
+        wanted = {e for _, entries, _ in _acoustic_groups(cfg) for e in entries}
+        if "lld_delta" in wanted:  # its columns include the deltas of spectral_shape
+            wanted.add("spectral_shape")
+    else:
+        wanted = set(_sequence_entries(cfg))
+    batch = compute_descriptors(waves, cfg, logmel_only=cfg.view == "logmel", wanted=wanted)
     lengths, values = batch.lengths, batch.values
     frame_s = cfg.hop_length / cfg.sample_rate
     if cfg.view == "logmel":
         out, split = values["logmel"], lengths
     elif cfg.view == "acoustic":
-        # One call per mask (all frames / voiced frames): each statistic is computed once for every
+        # One call per mask (all frames, voiced frames, ...): each statistic is computed once for every
         # column that asks for it, and one sort serves all percentiles.
         groups = _acoustic_groups(cfg)
+        masks = {"voiced": batch.voiced, **batch.masks}
         by_group: dict[int, torch.Tensor] = {}
-        for voiced_only in (False, True):
-            members = [i for i, (group, _, _) in enumerate(groups) if (group in VOICED_ONLY) == voiced_only]
+        for mask_name in dict.fromkeys([None, *GROUP_MASKS.values()]):
+            members = [i for i, (group, _, _) in enumerate(groups) if GROUP_MASKS.get(group) == mask_name]
             if not members:
                 continue
             columns = torch.cat([values[e] for i in members for e in groups[i][1]], dim=1)
             spec = [(sum(values[e].shape[1] for e in groups[i][1]), groups[i][2]) for i in members]
-            mask = batch.voiced if voiced_only else None
+            mask = masks[mask_name] if mask_name else None
             stats = grouped_functionals(columns, lengths, spec, frame_s, mask=mask)
             for i, block in zip(members, stats, strict=True):
                 by_group[i] = block.flatten(1)
@@ -126,6 +140,12 @@ def compute_view(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray
         voiced_ratio = torch.bincount(seg[batch.voiced], minlength=len(lengths)) / on_grid.clamp_min(1)
         signal = torch.tensor([_signal_stats(w) for w in waves], dtype=torch.float32).reshape(-1, 2)
         parts.append(torch.cat([voiced_ratio[:, None], signal], dim=1))
+        if cfg.rhythm:
+            voiced = batch.voiced.numpy()
+            rms_db = values["rms_db"][:, 0].numpy()
+            bounds = np.cumsum([0, *lengths])
+            rows = [rhythm(voiced[a:b], rms_db[a:b], cfg.pitch_stride, frame_s) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            parts.append(torch.from_numpy(np.stack(rows)).reshape(len(lengths), len(RHYTHM_NAMES)))
         out, split = torch.cat(parts, dim=1), [1] * len(lengths)
     else:
         x = torch.cat([values[e] for e in _sequence_entries(cfg)], dim=1)

@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from sklearn.base import BaseEstimator, clone, is_regressor
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_regressor
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
@@ -67,6 +68,7 @@ from ser.features.store import text_column
 from ser.fold import FoldData
 from ser.metrics import classification_metrics, regression_metrics
 from ser.models.family import ModelFamily
+from ser.models.feature_select import feature_select_step
 from ser.normalize import pooled_stats, speaker_stats, standardize_by_speaker
 from ser.runs import FitResult, Predictions
 from ser.task import Task, task_settings
@@ -206,9 +208,10 @@ def preprocessor() -> Pipeline:
     )
 
 
-def input_stage(model_cfg: DictConfig | dict, inputs: str) -> Pipeline:
-    """The unfitted stage in front of the estimator: `preprocessor()` for vector inputs, the model's
-    `vectorizer` (a `_target_` node) for text; one-line errors when a model and a view do not fit."""
+def input_stage(model_cfg: DictConfig | dict, inputs: str, seed: int = 0) -> Pipeline:
+    """The unfitted stage in front of the estimator: `preprocessor()` for vector inputs (followed by
+    the `model.feature_select` step when one is set), the model's `vectorizer` (a `_target_` node)
+    for text; one-line errors when a model and a view do not fit."""
     vectorizer = model_cfg.get("vectorizer")
     name = model_cfg.get("name", "")
     if inputs == "text":
@@ -220,7 +223,14 @@ def input_stage(model_cfg: DictConfig | dict, inputs: str) -> Pipeline:
         return Pipeline([("vectorize", instantiate(vectorizer, _convert_="all"))])
     if vectorizer:
         raise ValueError(f"model={name} reads transcripts (it has a vectorizer): it needs features=text")
-    return preprocessor()
+    pre = preprocessor()
+    node = model_cfg.get("feature_select")
+    step = feature_select_step(
+        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node, seed
+    )
+    if step is not None:
+        pre.steps.append(("feature_select", step))
+    return pre
 
 
 def build_estimator(model_cfg: DictConfig | dict) -> Any:
@@ -317,6 +327,8 @@ def model_inputs(feats: FeatureSet) -> tuple[np.ndarray, str]:
 def n_inputs_used(pipeline: Pipeline) -> int:
     """Columns the estimator sees: numeric features left after dropping constant ones, or the size of
     the vectorizer's vocabulary (every n-gram of the training transcripts)."""
+    if "feature_select" in pipeline.named_steps:
+        return int(pipeline.named_steps["feature_select"].get_support().sum())
     if "drop_constant" in pipeline.named_steps:
         return int(pipeline.named_steps["drop_constant"].get_support().sum())
     return len(pipeline.named_steps["vectorize"].get_feature_names_out())
@@ -344,7 +356,7 @@ def fit_estimator(
     fit on (X, y)'s rows only. The validation part, when given, reaches estimators that can use it
     (XGBoost `eval_set`, HistGradientBoosting `X_val`), transformed by that stage.
     """
-    pre = clone(pre if pre is not None else preprocessor()).fit(X)
+    pre = clone(pre if pre is not None else preprocessor()).fit(X, y)  # y: for a feature_select step
     Xt = pre.transform(X)
     est = clone(estimator)
     kwargs: dict[str, Any] = {}
@@ -397,7 +409,8 @@ def select_on_validation(
         raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
     best, best_params, best_ua, records = None, {}, -np.inf, []
     for step, params in enumerate(candidates):
-        model = fit_estimator(clone(estimator).set_params(**params), X, y, X_val, y_val, **fit_kwargs)
+        est, kwargs = with_params(estimator, fit_kwargs, params)
+        model = fit_estimator(est, X, y, X_val, y_val, **kwargs)
         ua = float("nan")
         if len(y_val):
             pred = _full_probs(model, X_val, n_classes).argmax(axis=1)
@@ -496,6 +509,108 @@ def check_estimator_task(estimator: Any, task: str, name: str) -> None:
         raise ValueError(f"model={name} is a regressor: train it with task=regression (or choose a classifier)")
 
 
+PRE_PREFIX = "feature_select__"  # grid keys that set the input stage's selector, not the estimator
+
+
+def with_params(estimator: Any, fit_kwargs: dict, params: dict) -> tuple[Any, dict]:
+    """A clone of `estimator` with a grid point's parameters, and the fit keywords for it: those
+    prefixed `feature_select__` set a clone of `fit_kwargs["pre"]` (the input stage) instead."""
+    pre_params = {k: v for k, v in params.items() if k.startswith(PRE_PREFIX)}
+    est_params = {k: v for k, v in params.items() if not k.startswith(PRE_PREFIX)}
+    if pre_params:
+        pre = fit_kwargs.get("pre")
+        if pre is None or "feature_select" not in pre.named_steps:
+            raise ValueError(
+                f"model.select sets {', '.join(pre_params)}, but model.feature_select.method is none"
+            )
+        fit_kwargs = dict(fit_kwargs, pre=clone(pre).set_params(**pre_params))
+    return clone(estimator).set_params(**est_params), fit_kwargs
+
+
+def scoring_estimator(estimator: Any) -> Any:
+    """What inner folds score: a calibrated estimator's own classifier (its grid keys are
+    `estimator__...` either way). Calibration refits the classifier once per calibration fold and
+    barely moves the arg-max, so scoring without it is several times cheaper for the same choice."""
+    if isinstance(estimator, CalibratedClassifierCV):
+        return _Uncalibrated(estimator=clone(estimator.estimator))
+    return estimator
+
+
+class _Uncalibrated(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A classifier under the name `estimator`, so `estimator__C` grid keys reach it as they reach
+    CalibratedClassifierCV's; `fit` passes sample weights through."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> _Uncalibrated:
+        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator_.predict(X)
+
+
+def inner_folds(speakers: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Leave-speakers-out folds over these rows: `n_folds` speaker groups (0 or more than the
+    speakers: one speaker per fold)."""
+    n_speakers = len(np.unique(speakers))
+    if n_speakers < 2:
+        raise ValueError("model.select_on=inner needs at least 2 training speakers; use model.select_on=val")
+    n = n_speakers if n_folds <= 0 else min(n_folds, n_speakers)
+    return list(GroupKFold(n_splits=n).split(np.zeros(len(speakers)), groups=speakers))
+
+
+def select_on_inner(
+    estimator: Any,
+    grid: dict[str, list],
+    X: np.ndarray,
+    y: np.ndarray,
+    speakers: np.ndarray,
+    n_classes: int,
+    n_folds: int,
+    loggers: list,
+    **fit_kwargs: Any,
+) -> tuple[dict, list[dict]]:
+    """Score every grid point by its mean UA over leave-speakers-out folds of (X, y) -- rows of the
+    training speakers only, never test rows -- and return the best parameters (first on ties) and
+    one record per candidate. The caller refits the winner."""
+    candidates = list(ParameterGrid(grid)) if grid else [{}]
+    folds = inner_folds(speakers, n_folds)
+    names = [str(i) for i in range(n_classes)]
+    best_params, best_ua, records = {}, -np.inf, []
+    for step, params in enumerate(candidates):
+        uas = []
+        for fit_rows, held in folds:
+            est, kwargs = with_params(scoring_estimator(estimator), dict(fit_kwargs, speakers=speakers[fit_rows]), params)
+            model = fit_estimator(est, X[fit_rows], y[fit_rows], **kwargs)
+            pred = np.asarray(model.predict(X[held]), dtype=int)
+            uas.append(classification_metrics(y[held], pred, names, "inner")["inner/ua"])
+        ua = float(np.mean(uas))
+        records.append({"params": params, "inner/ua": ua, "inner/ua_folds": uas})
+        log.info(
+            "select %d/%d %s: inner UA %.4f over %d folds", step + 1, len(candidates), params, ua, len(folds)
+        )
+        for lg in loggers:
+            lg.log_metrics({"select/inner_ua": ua}, step=step)
+        if ua > best_ua:
+            best_params, best_ua = params, ua
+    return best_params, records
+
+
+def refit_on(
+    model: Pipeline, params: dict, estimator: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, fit_kwargs: dict
+) -> Pipeline:
+    """The chosen grid point fit again on (X, y): the training and validation rows together. A model
+    that early-stopped on the validation speakers keeps the number of rounds it stopped at."""
+    est, kwargs = with_params(estimator, dict(fit_kwargs, speakers=speakers), params)
+    best_iteration = getattr(model.named_steps["model"], "best_iteration", None)
+    if best_iteration is not None and "early_stopping_rounds" in est.get_params():
+        est.set_params(n_estimators=int(best_iteration) + 1, early_stopping_rounds=None)
+    return fit_estimator(est, X, y, **kwargs)
+
+
 def _log_curves(model: Pipeline, loggers: list) -> dict:
     """Send the estimator's validation curve (XGBoost `evals_result`) to the loggers; return a summary."""
     est = model.named_steps["model"]
@@ -560,7 +675,7 @@ class ClassicalFamily(ModelFamily):
         n_classes = len(data.classes)
 
         X, inputs = model_inputs(data.features)
-        pre = input_stage(model_cfg, inputs)
+        pre = input_stage(model_cfg, inputs, seed=int(cfg.get("seed", 0)))
         y = manifest["target"].to_numpy(dtype=int)
         speakers = manifest["speaker"].astype(str).to_numpy()
         speaker_norm = bool(model_cfg.get("speaker_norm", False))
@@ -576,6 +691,14 @@ class ClassicalFamily(ModelFamily):
         check_estimator_task(estimator, data.task.name, str(model_cfg.get("name", "")))
         select = model_cfg.get("select")
         grid = OmegaConf.to_container(select, resolve=True) if select else {}
+        refit = str(model_cfg.get("refit", "train"))
+        if refit not in ("train", "train_val"):
+            raise ValueError(f"model.refit={refit!r} is unknown: use train or train_val")
+        select_on = str(model_cfg.get("select_on", "val"))
+        if select_on not in ("val", "inner"):
+            raise ValueError(
+                f"model.select_on={select_on!r} is unknown: use val (the validation speakers) or inner"
+            )
         n_jobs = int(cfg.get("jobs", -1) or -1)
         ids = manifest["utterance_id"].astype(str).to_numpy()
         # OpenMP/BLAS pools (HistGradientBoosting, XGBoost, numpy) otherwise take every core, whatever
@@ -586,18 +709,55 @@ class ClassicalFamily(ModelFamily):
                                             stats, speakers, ids)  # fmt: skip
         with threadpool_limits(limits=n_jobs if n_jobs > 0 else None):
             started = time.perf_counter()
-            model, selected, records = select_on_validation(
-                estimator, grid, X[tr], y[tr], X[va], y[va], n_classes, loggers,
-                class_weight=model_cfg.get("class_weight", "balanced"), speakers=speakers[tr], seed=seed, pre=pre,
-            )  # fmt: skip
+            fit_kwargs = dict(class_weight=model_cfg.get("class_weight", "balanced"), seed=seed, pre=pre)
+            if select_on == "inner" and grid:
+                # candidates scored on speaker folds of train + validation rows; the winner is then
+                # fit on the training part, so validation predictions come from a model that never saw them
+                rows = np.concatenate([tr, va])
+                selected, records = select_on_inner(
+                    estimator, grid, X[rows], y[rows], speakers[rows], n_classes,
+                    int(model_cfg.get("inner_folds", 0) or 0), loggers, **fit_kwargs,
+                )  # fmt: skip
+                model, _, _ = select_on_validation(
+                    estimator,
+                    {k: [v] for k, v in selected.items()},
+                    X[tr],
+                    y[tr],
+                    X[va],
+                    y[va],
+                    n_classes,
+                    [],
+                    speakers=speakers[tr],
+                    **fit_kwargs,
+                )
+            else:
+                model, selected, records = select_on_validation(
+                    estimator,
+                    grid,
+                    X[tr],
+                    y[tr],
+                    X[va],
+                    y[va],
+                    n_classes,
+                    loggers,
+                    speakers=speakers[tr],
+                    **fit_kwargs,
+                )
+            val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
+            curves = _log_curves(model, loggers)
+            if refit == "train_val" and len(va):
+                # validation predictions above come from the model fit on the training part alone; the
+                # model kept (and its test predictions) is the chosen one refit on train + validation
+                model = refit_on(model, selected, estimator, X[np.concatenate([tr, va])],
+                                 y[np.concatenate([tr, va])], speakers[np.concatenate([tr, va])], fit_kwargs)  # fmt: skip
             fitted = time.perf_counter() - started
             started = time.perf_counter()
-            val_probs = _full_probs(model, X[va], n_classes) if len(va) else np.zeros((0, n_classes))
             val = Predictions(list(ids[va]), y[va], val_probs)
             test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
             predicted = time.perf_counter() - started
 
-        extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
+        extra: dict[str, Any] = {f"model/{k}": v for k, v in curves.items()}
+        extra["model/refit"] = refit
         if grid:
             extra["select/params"] = _jsonable(selected)
             extra["select/candidates"] = _jsonable(records)
