@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser.corpora.manifest_schema import make_manifest
-from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name
+from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name, whole_file_row
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +75,9 @@ def read(root: str | Path) -> pd.DataFrame:
         duration = probe_wav(path, NAME, skipped)
         if duration is None:
             continue
-        speaker = f"cremad{m['actor']}"
-        rows.append(
-            dict(
-                utterance_id=path.stem,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=speaker,
-                group=speaker,
-                gender=genders.get(m["actor"], ""),
-                label=EMOTIONS[m["emo"]],
-                transcript=SENTENCES[m["sent"]],
-                intensity=INTENSITIES[m["int"]],
-            )
-        )
+        gender = genders.get(m["actor"], "")
+        label, transcript = EMOTIONS[m["emo"]], SENTENCES[m["sent"]]
+        rows.append(whole_file_row(path.stem, path, duration, f"cremad{m['actor']}", gender, label, transcript, intensity=INTENSITIES[m["int"]]))
     if not rows:
         raise nothing_found(root, NAME, f"audio files ({NAMING})", HOLDS)
     return make_manifest(rows, skipped)

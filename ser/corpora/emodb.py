@@ -15,6 +15,7 @@ import pandas as pd
 
 from ser.audio import AudioError, TruncatedAudioError, audio_duration
 from ser.corpora.manifest_schema import make_manifest
+from ser.corpora.reading import whole_file_row
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,8 @@ def read(root: str | Path) -> pd.DataFrame:
             skipped.append((str(path), "truncated_wav" if isinstance(err, TruncatedAudioError) else "unreadable_wav"))
             continue
         spk = m["spk"]
-        rows.append(
-            dict(
-                utterance_id=path.stem,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=f"emodb{spk}",
-                group=f"emodb{spk}",
-                gender="F" if spk in FEMALE_SPEAKERS else "M",
-                label=EMOTIONS[m["emo"]],
-                transcript=TEXTS.get(m["text"], ""),
-            )
-        )
+        gender = "F" if spk in FEMALE_SPEAKERS else "M"
+        rows.append(whole_file_row(path.stem, path, duration, f"emodb{spk}", gender, EMOTIONS[m["emo"]], TEXTS.get(m["text"], "")))
     if not rows:
         raise FileNotFoundError(f"no EmoDB wav files in {wav_dir}: set corpus.root to the folder holding wav/")
     return make_manifest(rows, skipped)

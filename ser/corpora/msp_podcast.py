@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser.corpora.manifest_schema import make_manifest
-from ser.corpora.reading import existing_root, probe_wav
+from ser.corpora.reading import existing_root, probe_wav, whole_file_row
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +109,16 @@ def read(root: str | Path, test_set: str = "Test1") -> pd.DataFrame:
         text = transcripts / f"{path.stem}.txt"
         spk = (rec["SpkrID"] or "").strip()
         speaker = UNKNOWN_SPEAKER if not spk or spk.lower() == "unknown" else f"msppodcast{spk}"
+        gender = GENDERS.get((rec["Gender"] or "").strip().lower(), "")
         rows.append(
-            dict(
-                utterance_id=Path(name).stem,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=speaker,
-                group=speaker,
-                gender=GENDERS.get((rec["Gender"] or "").strip().lower(), ""),
-                label=emotion,
-                transcript=_transcript(text),
+            whole_file_row(
+                Path(name).stem,
+                path,
+                duration,
+                speaker,
+                gender,
+                emotion,
+                _transcript(text),
                 arousal=_score(rec["EmoAct"]),
                 valence=_score(rec["EmoVal"]),
                 dominance=_score(rec["EmoDom"]),

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ser.corpora.iemocap import SUBSET_DROP_PREFIX
 from ser.corpora.manifest_schema import make_manifest
-from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name
+from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name, whole_file_row
 
 NAME = "RAVDESS"
 HOLDS = "Actor_01..Actor_24 (the unpacked Audio_Speech_Actors_01-24.zip)"
@@ -62,21 +62,9 @@ def read(root: str | Path, subset: str = "speech") -> pd.DataFrame:
         if duration is None:
             continue
         actor = m["actor"]
-        speaker = f"ravdess{actor}"
-        rows.append(
-            dict(
-                utterance_id=path.stem,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=speaker,
-                group=speaker,
-                gender="M" if int(actor) % 2 else "F",
-                label=EMOTIONS[m["emo"]],
-                transcript=STATEMENTS[m["stm"]],
-                intensity=INTENSITIES[m["int"]],
-            )
-        )
+        gender = "M" if int(actor) % 2 else "F"
+        label, transcript = EMOTIONS[m["emo"]], STATEMENTS[m["stm"]]
+        rows.append(whole_file_row(path.stem, path, duration, f"ravdess{actor}", gender, label, transcript, intensity=INTENSITIES[m["int"]]))
     if not rows:
         if any(reason.startswith(SUBSET_DROP_PREFIX) for _, reason in skipped):
             raise ValueError(f"corpus.subset={subset} keeps no RAVDESS file under {root}: use corpus.subset=all")

@@ -1,6 +1,7 @@
 """What the readers share: calling a reader from its resolved config (`read_configured`, used by
 `load_corpus` and corpus=multi), and, for the file-name readers (RAVDESS, CREMA-D, MSP-IMPROV,
-MSP-Podcast, TESS, SAVEE), the wrong-root message and probing a wav with skip-and-report."""
+MSP-Podcast, TESS, SAVEE, and EmoDB for its rows), the wrong-root message, probing a wav with
+skip-and-report, skipping a second copy of a file, and the row of a file holding one utterance."""
 
 from __future__ import annotations
 
@@ -61,3 +62,30 @@ def skip_name(path: Path, corpus: str, naming: str, skipped: list[tuple[str, str
     """Log and record a file whose name does not follow the corpus's naming (`unexpected_file_name`)."""
     log.warning("%s: %s does not follow the %s naming: skipped", corpus, path, naming)
     skipped.append((str(path), "unexpected_file_name"))
+
+
+def second_copy(utt: str, path: Path, seen: Mapping[str, Path], corpus: str, skipped: list[tuple[str, str]]) -> bool:
+    """Whether `utt` was already read from another file (`seen`: id -> path); if so, log `path` and
+    record it in `skipped` as `duplicate_file` (some archives hold a corpus twice)."""
+    if utt not in seen:
+        return False
+    log.warning("%s: %s is a second copy of %s: skipped", corpus, path, seen[utt])
+    skipped.append((str(path), "duplicate_file"))
+    return True
+
+
+def whole_file_row(utt: str, path: Path, duration: float, speaker: str, gender: str, label: str, transcript: str = "", **extra: object) -> dict:
+    """The manifest row of a file holding one whole utterance: offset 0, the speaker as its group,
+    then the `extra` columns (intensity, arousal, ...)."""
+    return dict(
+        utterance_id=utt,
+        path=str(path.resolve()),
+        offset=0.0,
+        duration=duration,
+        speaker=speaker,
+        group=speaker,
+        gender=gender,
+        label=label,
+        transcript=transcript,
+        **extra,
+    )

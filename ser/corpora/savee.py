@@ -8,16 +8,20 @@ sentence number: 120 utterances per speaker (30 neutral, 15 of each other emotio
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from ser.corpora.manifest_schema import make_manifest
-from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name
-
-log = logging.getLogger(__name__)
+from ser.corpora.reading import (
+    existing_root,
+    nothing_found,
+    probe_wav,
+    second_copy,
+    skip_name,
+    whole_file_row,
+)
 
 NAME = "SAVEE"
 HOLDS = "AudioData/DC,JE,JK,KL/ or the DC_a01.wav files"
@@ -52,28 +56,13 @@ def read(root: str | Path) -> pd.DataFrame:
             continue
         spk, emo, num = parsed
         utt = f"{spk}_{emo}{num}"
-        if utt in seen:
-            log.warning("SAVEE: %s is a second copy of %s: skipped", path, seen[utt])
-            skipped.append((str(path), "duplicate_file"))
+        if second_copy(utt, path, seen, NAME, skipped):
             continue
         duration = probe_wav(path, NAME, skipped)
         if duration is None:
             continue
         seen[utt] = path
-        speaker = f"savee{spk}"
-        rows.append(
-            dict(
-                utterance_id=utt,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=speaker,
-                group=speaker,
-                gender="M",
-                label=EMOTIONS[emo],
-                transcript="",
-            )
-        )
+        rows.append(whole_file_row(utt, path, duration, f"savee{spk}", "M", EMOTIONS[emo]))
     if not rows:
         raise nothing_found(root, NAME, f"audio files ({NAMING})", HOLDS)
     return make_manifest(rows, skipped)

@@ -10,16 +10,20 @@ skipped as `duplicate_file`.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from ser.corpora.manifest_schema import make_manifest
-from ser.corpora.reading import existing_root, nothing_found, probe_wav, skip_name
-
-log = logging.getLogger(__name__)
+from ser.corpora.reading import (
+    existing_root,
+    nothing_found,
+    probe_wav,
+    second_copy,
+    skip_name,
+    whole_file_row,
+)
 
 NAME = "TESS"
 HOLDS = "the OAF_*/ and YAF_*/ folders"
@@ -41,28 +45,13 @@ def read(root: str | Path) -> pd.DataFrame:
             continue
         spk, word, emo = m["spk"].upper(), m["word"].lower(), m["emo"].lower()
         utt = f"{spk}_{word}_{emo}"
-        if utt in seen:
-            log.warning("TESS: %s is a second copy of %s: skipped", path, seen[utt])
-            skipped.append((str(path), "duplicate_file"))
+        if second_copy(utt, path, seen, NAME, skipped):
             continue
         duration = probe_wav(path, NAME, skipped)
         if duration is None:
             continue
         seen[utt] = path
-        speaker = f"tess{spk}"
-        rows.append(
-            dict(
-                utterance_id=utt,
-                path=str(path.resolve()),
-                offset=0.0,
-                duration=duration,
-                speaker=speaker,
-                group=speaker,
-                gender="F",
-                label=EMOTIONS[emo],
-                transcript=f"Say the word {word}.",
-            )
-        )
+        rows.append(whole_file_row(utt, path, duration, f"tess{spk}", "F", EMOTIONS[emo], f"Say the word {word}."))
     if not rows:
         raise nothing_found(root, NAME, f"audio files ({NAMING})", HOLDS)
     return make_manifest(rows, skipped)
