@@ -41,7 +41,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -404,24 +404,39 @@ def select_on_validation(
 
     Returns the fitted pipeline, its parameters, and one record per candidate.
     """
-    candidates = list(ParameterGrid(grid)) if grid else [{}]
-    if len(candidates) > 1 and len(y_val) == 0:
-        raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
-    best, best_params, best_ua, records = None, {}, -np.inf, []
-    for step, params in enumerate(candidates):
+
+    def fit(params: dict) -> Pipeline:
         est, kwargs = with_params(estimator, fit_kwargs, params)
-        model = fit_estimator(est, X, y, X_val, y_val, **kwargs)
-        ua = float("nan")
-        if len(y_val):
-            pred = _full_probs(model, X_val, n_classes).argmax(axis=1)
-            ua = classification_metrics(y_val, pred, [str(i) for i in range(n_classes)], "val")["val/ua"]
-        records.append({"params": params, "val/ua": ua})
+        return fit_estimator(est, X, y, X_val, y_val, **kwargs)
+
+    def score(model: Pipeline) -> float:
+        pred = _full_probs(model, X_val, n_classes).argmax(axis=1)
+        return classification_metrics(y_val, pred, [str(i) for i in range(n_classes)], "val")["val/ua"]
+
+    return _select_best(grid, len(y_val), fit, score, "ua", "UA", loggers)
+
+
+def _select_best(
+    grid: dict[str, list], n_val: int, fit: Callable[[dict], Pipeline], score: Callable[[Pipeline], float],
+    key: str, name: str, loggers: list,
+) -> tuple[Pipeline, dict, list[dict]]:  # fmt: skip
+    """The grid search both selections share: `fit(params)` every grid point, `score(model)` it on
+    validation (nan without validation rows), keep the best (first on ties); records and logged
+    metrics are `val/<key>` and `select/val_<key>`, the log line says `val <name>`."""
+    candidates = list(ParameterGrid(grid)) if grid else [{}]
+    if len(candidates) > 1 and n_val == 0:
+        raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
+    best, best_params, best_score, records = None, {}, -np.inf, []
+    for step, params in enumerate(candidates):
+        model = fit(params)
+        value = score(model) if n_val else float("nan")
+        records.append({"params": params, f"val/{key}": value})
         if len(candidates) > 1:
-            log.info("select %d/%d %s: val UA %.4f", step + 1, len(candidates), params, ua)
+            log.info("select %d/%d %s: val %s %.4f", step + 1, len(candidates), params, name, value)
             for lg in loggers:
-                lg.log_metrics({"select/val_ua": ua}, step=step)
-        if best is None or ua > best_ua:
-            best, best_params, best_ua = model, params, ua
+                lg.log_metrics({f"select/val_{key}": value}, step=step)
+        if best is None or value > best_score:
+            best, best_params, best_score = model, params, value
     return best, best_params, records
 
 
@@ -476,23 +491,14 @@ def select_regressor_on_validation(
     attributes: list[str], loggers: list, pre: Pipeline | None = None,
 ) -> tuple[Pipeline, dict, list[dict]]:  # fmt: skip
     """`select_on_validation` for regressors: the grid point with the best mean validation CCC."""
-    candidates = list(ParameterGrid(grid)) if grid else [{}]
-    if len(candidates) > 1 and len(V_val) == 0:
-        raise ValueError("model.select needs validation data, but this split has none (split.val_speakers=0?)")
-    best, best_params, best_ccc, records = None, {}, -np.inf, []
-    for step, params in enumerate(candidates):
-        model = fit_regressors(clone(estimator).set_params(**params), X, V, X_val, V_val, pre)
-        score = float("nan")
-        if len(V_val):
-            score = regression_metrics(V_val, model.predict(X_val), attributes, "val")["val/ccc_mean"]
-        records.append({"params": params, "val/ccc_mean": score})
-        if len(candidates) > 1:
-            log.info("select %d/%d %s: val CCC %.4f", step + 1, len(candidates), params, score)
-            for lg in loggers:
-                lg.log_metrics({"select/val_ccc_mean": score}, step=step)
-        if best is None or score > best_ccc:
-            best, best_params, best_ccc = model, params, score
-    return best, best_params, records
+
+    def fit(params: dict) -> Pipeline:
+        return fit_regressors(clone(estimator).set_params(**params), X, V, X_val, V_val, pre)
+
+    def score(model: Pipeline) -> float:
+        return regression_metrics(V_val, model.predict(X_val), attributes, "val")["val/ccc_mean"]
+
+    return _select_best(grid, len(V_val), fit, score, "ccc_mean", "CCC", loggers)
 
 
 def check_estimator_task(estimator: Any, task: str, name: str) -> None:
