@@ -256,6 +256,19 @@ def _segment(row: Any) -> tuple[float, float | None]:
     return offset, duration
 
 
+def _read_row(row: Any, sample_rate: int, skipped: list[tuple[str, str]]) -> np.ndarray | None:
+    """A manifest row's audio at `sample_rate` as float32, or None after recording `(id, reason)` in
+    `skipped` (the error's first line, else its type): one unreadable file skips only itself."""
+    offset, duration = _segment(row)
+    try:
+        wave = load_audio(str(row.path), offset, duration, sample_rate)
+    except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
+        message = str(exc).strip()
+        skipped.append((str(row.utterance_id), message.splitlines()[0] if message else type(exc).__name__))
+        return None
+    return np.asarray(wave, dtype=np.float32)
+
+
 def write_chunk(
     folder: Path, rows: pd.DataFrame, encoder: SpeechEncoder, cfg: SSLConfig, layers: list[int]
 ) -> dict:
@@ -264,19 +277,11 @@ def write_chunk(
     An unreadable file or one the encoder cannot take is skipped with its reason."""
     ids, waves, skipped, seconds = [], [], [], 0.0
     for row in rows.itertuples(index=False):
-        offset, duration = _segment(row)
-        try:
-            wave = load_audio(str(row.path), offset, duration, encoder.sample_rate)
-        except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
-            skipped.append(
-                (
-                    str(row.utterance_id),
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                )
-            )
+        wave = _read_row(row, encoder.sample_rate, skipped)
+        if wave is None:
             continue
         ids.append(str(row.utterance_id))
-        waves.append(np.asarray(wave, dtype=np.float32))
+        waves.append(wave)
         seconds += len(wave) / encoder.sample_rate
     try:
         blocks = encode_waves(encoder, waves, cfg, layers)
@@ -450,19 +455,11 @@ def waveform_view(manifest: pd.DataFrame, cfg: SSLConfig, progress: bool = True)
     ids, data, skipped = [], [], []
     for row in tqdm(list(manifest.itertuples(index=False)), unit="clip", desc="features[waveform]",
                     disable=not progress, file=sys.stderr):  # fmt: skip
-        offset, duration = _segment(row)
-        try:
-            wave = load_audio(str(row.path), offset, duration, cfg.sample_rate)
-        except Exception as exc:  # noqa: BLE001 - any failure to read this one file skips only it
-            skipped.append(
-                (
-                    str(row.utterance_id),
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                )
-            )
+        wave = _read_row(row, cfg.sample_rate, skipped)
+        if wave is None:
             continue
         ids.append(str(row.utterance_id))
-        data.append(np.asarray(wave, dtype=np.float32))
+        data.append(wave)
     log.info("waveform view: %d utterances in memory (not cached), %d skipped", len(ids), len(skipped))
     return FeatureSet(WAVEFORM_VIEW, ids, data, ["sample"], skipped)
 
