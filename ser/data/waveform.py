@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from ser.config import WaveformSettings
-from ser.data.base import FoldDataModule, stack_targets
+from ser.data.base import FoldDataModule
+from ser.data.sequence import collate_sequences  # padded rows + lengths: the same batch shape
 
 
 class WaveformDataset(Dataset):
@@ -31,15 +31,6 @@ class WaveformDataset(Dataset):
             start = int(torch.randint(0, len(w) - self.max_samples + 1, ()))
             w = w[start : start + self.max_samples]
         return {"x": torch.from_numpy(np.asarray(w, dtype=np.float32)), "y": self.targets[i]}
-
-
-def collate_waves(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    xs = [it["x"] for it in items]
-    return {
-        "x": pad_sequence(xs, batch_first=True),
-        "lengths": torch.tensor([len(x) for x in xs], dtype=torch.long),
-        "y": stack_targets(items),
-    }
 
 
 class WaveformDataModule(FoldDataModule):
@@ -67,5 +58,5 @@ class WaveformDataModule(FoldDataModule):
     def eval_dataset(self, rows: np.ndarray) -> Dataset:
         return WaveformDataset([self.arrays[i] for i in rows], self.targets[rows])
 
-    collate_train = staticmethod(collate_waves)
-    collate_eval = staticmethod(collate_waves)
+    collate_train = staticmethod(collate_sequences)
+    collate_eval = staticmethod(collate_sequences)

@@ -501,6 +501,21 @@ def select_regressor_on_validation(
     return _select_best(grid, len(V_val), fit, score, "ccc_mean", "CCC", loggers)
 
 
+def _fit_extras(
+    curves: dict, grid: dict, selected: dict, records: list[dict], model: Pipeline, X: np.ndarray, inputs: str
+) -> dict[str, Any]:
+    """What metrics.json records of a classical fit: boosting curves, the grid's choice and
+    candidates (when there was a grid), and how many input columns the model has and uses."""
+    extra: dict[str, Any] = {f"model/{k}": v for k, v in curves.items()}
+    if grid:
+        extra["select/params"] = _jsonable(selected)
+        extra["select/candidates"] = _jsonable(records)
+    n_used = n_inputs_used(model)
+    extra["model/n_features"] = int(X.shape[1]) if inputs == "vector" else n_used
+    extra["model/n_features_used"] = n_used
+    return extra
+
+
 def check_estimator_task(estimator: Any, task: str, name: str) -> None:
     """One line when the model config's estimator and `task=` (its name) do not fit together."""
     if task == "multitask":
@@ -762,14 +777,9 @@ class ClassicalFamily(ModelFamily):
             test = Predictions(list(ids[te]), y[te], _full_probs(model, X[te], n_classes))
             predicted = time.perf_counter() - started
 
-        extra: dict[str, Any] = {f"model/{k}": v for k, v in curves.items()}
+        extra = _fit_extras(curves, grid, selected, records, model, X, inputs)
         extra["model/refit"] = refit
-        if grid:
-            extra["select/params"] = _jsonable(selected)
-            extra["select/candidates"] = _jsonable(records)
-        n_used = n_inputs_used(model)
-        extra["model/n_features"] = int(X.shape[1]) if inputs == "vector" else n_used
-        extra["model/n_features_used"] = n_used
+        n_used = extra["model/n_features_used"]
         if len(va):
             val_metrics = classification_metrics(y[va], val.pred, data.classes, "val")
             for lg in loggers:
@@ -817,13 +827,7 @@ class ClassicalFamily(ModelFamily):
 
         val, test = part(va), part(te)
         predicted = time.perf_counter() - started
-        extra: dict[str, Any] = {f"model/{k}": v for k, v in _log_curves(model, loggers).items()}
-        if grid:
-            extra["select/params"] = _jsonable(selected)
-            extra["select/candidates"] = _jsonable(records)
-        n_used = n_inputs_used(model)
-        extra["model/n_features"] = int(X.shape[1]) if inputs == "vector" else n_used
-        extra["model/n_features_used"] = n_used
+        extra = _fit_extras(_log_curves(model, loggers), grid, selected, records, model, X, inputs)
         if len(va):
             val_metrics = regression_metrics(val.values, val.estimates, attributes, "val")
             for lg in loggers:
